@@ -1,0 +1,31 @@
+# pyosi — the two set-up commands are `make run` and `make test`; both create .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: run test bench lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+
+# One stamp per extra set, rebuilt when pyproject.toml changes.
+$(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[$*]'
+	@touch $@
+
+run: $(VENV)/.stamp-demo
+	$(BIN)/pyosi demo
+
+test: $(VENV)/.stamp-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.stamp-bench
+	$(BIN)/pyosi bench image --out bench-results
+
+clean:
+	rm -rf $(VENV) pyosi-demo bench-results .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,7 @@
+"""`pyosi demo` (placeholder, being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

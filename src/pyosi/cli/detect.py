@@ -1,0 +1,7 @@
+"""`pyosi detect` (placeholder, being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass

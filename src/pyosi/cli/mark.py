@@ -1,0 +1,5 @@
+"""`pyosi mark` commands (placeholder, being written)."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
