@@ -1,0 +1,110 @@
+"""Keyed detection and the false-alarm probability.
+
+For every lattice hypothesis h, dihedral orientation t and key K, the matched-filtered fold G is
+cross-correlated with K's sync chips at every cyclic offset d. Under H0 ("not marked with K") the
+sync chip values are fair coins independent of G, so
+
+    z(d) = sum_k c_k G[k + d] / sqrt(sum_k G[k + d]^2)
+
+has mean 0 and variance 1 exactly, and is close to standard normal (it is a Rademacher sum; the
+Hoeffding bound exp(-z^2/2) caps its tail whatever the image). The best offset is decoded; the
+payload chips use coins independent of the sync chips, so under H0 the decoded message is uniform
+and passes the CRC-32 with probability 2^-32 (see :mod:`pyosi.watermark.ecc`). A union bound over
+everything tried gives the call's false-alarm probability:
+
+    FAP = n_hyp * n_orient * n_keys * min(1, n_offsets * Q(z)) * 2^-32
+
+and a mark is reported only when FAP <= the limit (1e-6 by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import erfc, sqrt
+
+import numpy as np
+import scipy.fft
+
+from pyosi.watermark import ecc
+from pyosi.watermark.detection import Detection
+from pyosi.watermark.keys import WatermarkKey
+from pyosi.watermark.pattern import CHIPS, F32, FINE, GRID, KeyedTile, sync_positions
+from pyosi.watermark.sync import Lattice, find_lattices, fold, residual, to_work
+
+N_ORIENT = 8
+N_OFFSETS = GRID * GRID
+MAX_HYPOTHESES = 3
+#: Offsets whose sync z-score is below this are not worth decoding (saves time, not a test).
+DECODE_GATE = 3.0
+
+
+def gaussian_tail(z: float) -> float:
+    return 0.5 * erfc(z / sqrt(2.0))
+
+
+def false_alarm_probability(z: float, n_candidates: int) -> float:
+    sync_p = min(1.0, N_OFFSETS * gaussian_tail(z))
+    return min(1.0, n_candidates * sync_p * ecc.CRC_FALSE_PASS)
+
+
+def _dihedral(g: F32) -> F32:
+    out = [np.rot90(g, k) for k in range(4)] + [np.rot90(g.T, k) for k in range(4)]
+    return np.ascontiguousarray(np.stack(out), dtype=np.float32)
+
+
+def detect_luma(
+    luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: float
+) -> Detection:
+    work, scale = to_work(luma)
+    r = residual(work)
+    lattices = find_lattices(r, MAX_HYPOTHESES)
+    n_candidates = max(1, len(lattices)) * N_ORIENT * max(1, len(keys))
+    tiles = [(k, KeyedTile.for_key(k)) for k in keys]
+    pos_spec = np.conj(scipy.fft.rfft2(sync_positions()))
+    best: Detection | None = None
+    best_z = -np.inf
+    top_sync = 0.0
+    for lat in lattices:
+        g = _dihedral(fold(r, lat))
+        g_spec = scipy.fft.rfft2(g, axes=(1, 2))
+        var = scipy.fft.irfft2(scipy.fft.rfft2(g * g, axes=(1, 2)) * pos_spec, s=(GRID, GRID))
+        inv_sd = 1.0 / np.sqrt(np.maximum(var, 1e-20))
+        for key, tile in tiles:
+            spikes = np.conj(scipy.fft.rfft2(tile.sync_spikes()))
+            z = scipy.fft.irfft2(g_spec * spikes, s=(GRID, GRID)) * inv_sd
+            for t in range(N_ORIENT):
+                d = int(np.argmax(z[t]))
+                zt = float(z[t].flat[d])
+                top_sync = max(top_sync, zt)
+                if zt < DECODE_GATE or zt <= best_z and best is not None and best.detected:
+                    continue
+                dy, dx = divmod(d, GRID)
+                idx = np.arange(CHIPS) * FINE
+                chips = g[t][np.ix_((idx + dy) % GRID, (idx + dx) % GRID)]
+                payload = ecc.decode(tile.soft_bits(chips))
+                if payload is None:
+                    continue
+                fap = false_alarm_probability(zt, n_candidates)
+                if zt > best_z:
+                    best_z = zt
+                    best = Detection(
+                        fap <= false_alarm_limit,
+                        payload if fap <= false_alarm_limit else None,
+                        key.id if fap <= false_alarm_limit else None,
+                        fap,
+                        zt,
+                        _geometry(lat, scale, t),
+                    )
+    if best is not None:
+        return best
+    # Nothing decoded: report how unusual the best sync score alone would be.
+    sync_fap = min(1.0, n_candidates * N_OFFSETS * gaussian_tail(top_sync))
+    return Detection.nothing(score=top_sync, fap=sync_fap)
+
+
+def _geometry(lat: Lattice, scale: float, orient: int) -> dict[str, float | bool]:
+    return {
+        "tile_period_px": round(lat.period / scale, 2),
+        "rotation_deg": round((lat.angle + 90.0 * (orient % 4)) % 360.0, 2),
+        "mirrored": orient >= 4,
+    }

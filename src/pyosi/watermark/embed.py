@@ -1,0 +1,58 @@
+"""Embedding: a perceptually masked, tiled chip pattern added to luma.
+
+The tile period scales with the image (TILES_PER_SIDE tiles across the short side, at least
+MIN_PERIOD pixels), so a mark made on a large photo survives being downscaled for the web.
+The same luma change is added to R, G and B, so greyscale conversion keeps it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from pyosi.watermark.pattern import CHIPS, F32
+
+TILES_PER_SIDE = 4.0
+MIN_PERIOD = 64.0
+#: Amplitude (grey levels) in flat areas, in textured ones, and the texture gain between.
+AMP_FLAT = 1.2
+AMP_MAX = 7.0
+TEXTURE_GAIN = 0.9
+
+
+def tile_period(height: int, width: int) -> float:
+    return max(MIN_PERIOD, min(height, width) / TILES_PER_SIDE)
+
+
+def render(chips: F32, height: int, width: int, period: float) -> F32:
+    """The ±1 chip pattern, bilinearly interpolated between chip centres, at pixel resolution."""
+    chip = period / CHIPS
+    reps_y = math.ceil(height / period) + 1
+    reps_x = math.ceil(width / period) + 1
+    tiled = np.tile(chips, (reps_y, reps_x))
+    out_h = round(reps_y * period)
+    out_w = round(reps_x * period)
+    big = cv2.resize(tiled, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    # Start half a chip in so the replicated border of the tiled array stays outside the image.
+    off = round(chip / 2)
+    return np.ascontiguousarray(big[off : off + height, off : off + width], dtype=np.float32)
+
+
+def mask(luma: F32) -> F32:
+    """Per-pixel amplitude: small on flat areas and skies, larger where texture hides it."""
+    smooth = cv2.GaussianBlur(luma, (0, 0), 1.0)
+    detail = luma - smooth
+    activity = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.0))
+    amp = AMP_FLAT + TEXTURE_GAIN * activity
+    return np.minimum(amp, AMP_MAX, out=amp)
+
+
+def luma_delta(luma: F32, chips: F32, strength: float = 1.0) -> F32:
+    h, w = luma.shape
+    pattern = render(chips, h, w, tile_period(h, w))
+    pattern *= mask(luma)
+    if strength != 1.0:
+        pattern *= strength
+    return pattern

@@ -1,0 +1,204 @@
+"""Geometric synchronisation: find the tile lattice in an image of unknown scale, rotation,
+crop and orientation, and fold the image onto one tile.
+
+1. A normalised high-pass residual suppresses the host image.
+2. Its autocorrelation shows peaks on the tile lattice (the tile repeats; the host does not).
+   A grid search over period and angle, refined coarse-to-fine, scores candidate square lattices
+   by the autocorrelation at their points. This is key-independent, so it runs once per image.
+3. Each candidate lattice maps pixels to tile coordinates; averaging the residual per tile cell
+   ("folding") adds up every repetition of the tile. The fold is matched-filtered with the chip
+   shape; the unknown offset and dihedral orientation are left to the keyed correlation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.fft
+from numpy.typing import NDArray
+
+from pyosi.watermark.pattern import CHIPS, F32, FINE, GRID
+
+#: Detection works on at most this many pixels on the short side (the mark is scale-relative).
+WORK_SIDE = 512
+MIN_PERIOD = 14.0
+WHITEN_SIGMA = 3.0
+#: Lattice points (k, l) scored in the coarse search; the refinement adds more.
+_COARSE_POINTS = [(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)]
+
+
+@dataclass(frozen=True)
+class Lattice:
+    period: float  # pixels, at work resolution
+    angle: float  # degrees in [0, 90)
+    score: float
+
+    def basis(self) -> NDArray[np.float64]:
+        t = np.deg2rad(self.angle)
+        v1 = self.period * np.array([np.cos(t), np.sin(t)])
+        v2 = self.period * np.array([-np.sin(t), np.cos(t)])
+        return np.stack([v1, v2], axis=1)  # columns are basis vectors, (x, y) coordinates
+
+
+def to_work(luma: F32) -> tuple[F32, float]:
+    h, w = luma.shape
+    scale = min(1.0, WORK_SIDE / min(h, w))
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+    return luma, scale
+
+
+def residual(luma: F32) -> F32:
+    """High-passed, locally contrast-normalised and clipped: a robust whitened residual."""
+    r = luma - cv2.GaussianBlur(luma, (0, 0), 3.0)
+    local = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), 6.0)) + 0.5
+    r /= local
+    np.clip(r, -3.0, 3.0, out=r)
+    # Perfectly flat areas (the fill of a rotation, letterboxing, clipped skies) carry no mark,
+    # and their straight borders would put ridges into the autocorrelation: mask them out.
+    kernel = np.ones((5, 5), np.uint8)
+    spread = cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)
+    live = (spread > 1.0).astype(np.uint8)
+    live = cv2.erode(live, np.ones((9, 9), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    r *= live
+    return r
+
+
+def autocorrelation(r: F32, max_lag: int) -> F32:
+    """Linear autocorrelation (biased: peaks weigh by how much image supports them) for lags in
+    [-max_lag, max_lag]^2, normalised to 1 at lag 0, with slow host structure removed."""
+    h, w = r.shape
+    ph = scipy.fft.next_fast_len(h + max_lag, real=True)
+    pw = scipy.fft.next_fast_len(w + max_lag, real=True)
+    spec = scipy.fft.rfft2(r, s=(ph, pw), workers=1)
+    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
+    # Spectral whitening: the host's power spectrum is smooth, the tile's is a lattice of lines.
+    # Dividing by the local average flattens the host (its autocorrelation becomes a spike at 0)
+    # and leaves the lattice standing.
+    smooth = cv2.GaussianBlur(power, (0, 0), WHITEN_SIGMA, borderType=cv2.BORDER_REFLECT)
+    white = power / (smooth + 1e-6 * float(smooth.mean()) + 1e-20) - 1.0
+    acf = scipy.fft.irfft2(white, s=(ph, pw), workers=1)
+    lags_y = np.r_[0 : max_lag + 1, -max_lag:0]
+    lags_x = np.r_[0 : max_lag + 1, -max_lag:0]
+    acf = acf[np.ix_(lags_y % ph, lags_x % pw)]
+    acf = acf / float(ph * pw)
+    acf = np.fft.fftshift(acf).astype(np.float32)  # centre at (max_lag, max_lag)
+    # Keep only what stands out of the local neighbourhood: lattice peaks, not host structure.
+    acf -= cv2.GaussianBlur(acf, (0, 0), 4.0)
+    return acf
+
+
+def _sample(acf: F32, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+    # cv2.remap is the fastest bilinear sampler here, but wants maps under 32767 rows.
+    c = (acf.shape[0] - 1) / 2
+    n = x.size
+    cols = 4096
+    rows = -(-n // cols)
+    xs = np.full(rows * cols, -1e4, dtype=np.float32)
+    ys = np.full(rows * cols, -1e4, dtype=np.float32)
+    xs[:n] = x.reshape(-1) + c
+    ys[:n] = y.reshape(-1) + c
+    out = cv2.remap(
+        acf, xs.reshape(rows, cols), ys.reshape(rows, cols), cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+    return out.reshape(-1)[:n].astype(np.float64)
+
+
+def _scores(
+    acf: F32, periods: NDArray[np.float64], angles: NDArray[np.float64], points: list[tuple[int, int]]
+) -> NDArray[np.float64]:
+    t = np.deg2rad(angles)
+    kl = np.array(points, dtype=np.float64)  # (n, 2)
+    # Point (k, l) = k*v1 + l*v2 with v1 = P(cos, sin), v2 = P(-sin, cos).
+    px = periods[..., None] * (kl[:, 0] * np.cos(t)[..., None] - kl[:, 1] * np.sin(t)[..., None])
+    py = periods[..., None] * (kl[:, 0] * np.sin(t)[..., None] + kl[:, 1] * np.cos(t)[..., None])
+    shape = px.shape
+    vals = _sample(acf, px.reshape(-1, 1), py.reshape(-1, 1)).reshape(shape)
+    return vals.mean(axis=-1)
+
+
+def find_lattices(r: F32, n_best: int = 3) -> list[Lattice]:
+    """Candidate tile lattices, best first."""
+    h, w = r.shape
+    max_period = min(h, w) / 1.6
+    if max_period < MIN_PERIOD * 1.2:
+        return []
+    max_lag = int(min(min(h, w) - 2, 2.3 * max_period))
+    acf = autocorrelation(r, max_lag)
+    periods = np.exp(np.arange(np.log(MIN_PERIOD), np.log(max_period), 0.012))
+    angles = np.arange(0.0, 90.0, 0.5)
+    pg, ag = np.meshgrid(periods, angles, indexing="ij")
+    sc = _scores(acf, pg, ag, _COARSE_POINTS)
+    found: list[Lattice] = []
+    flat = np.argsort(sc, axis=None)[::-1]
+    for idx in flat[: 200]:
+        i, j = np.unravel_index(idx, sc.shape)
+        p, a = float(periods[i]), float(angles[j])
+        if any(_near(p, a, f) for f in found):
+            continue
+        lat = _refine(acf, p, a, max_lag)
+        # A lattice at half the period (or the 45° one at 1/sqrt 2) shares half its points with
+        # the true one; its coarser multiple then scores higher. Prefer the coarser one if so.
+        for mult, turn in ((2.0, 0.0), (np.sqrt(2.0), 45.0)):
+            if lat.period * mult <= max_period:
+                coarse = _refine(acf, lat.period * mult, lat.angle + turn, max_lag)
+                if coarse.score > lat.score:
+                    lat = coarse
+        if any(_near(lat.period, lat.angle, f) for f in found):
+            continue
+        found.append(lat)
+        if len(found) >= n_best:
+            break
+    return found
+
+
+def _near(p: float, a: float, lat: Lattice) -> bool:
+    da = abs((a - lat.angle + 45.0) % 90.0 - 45.0)
+    return abs(np.log(p / lat.period)) < 0.04 and da < 2.0
+
+
+def _refine(acf: F32, period: float, angle: float, max_lag: int) -> Lattice:
+    """Coarse-to-fine local search using every lattice point that fits in the autocorrelation."""
+    reach = max(1, int(max_lag / period))
+    pts = [(k, l) for k in range(-reach, reach + 1) for l in range(0, reach + 1)
+           if (l > 0 or k > 0) and np.hypot(k, l) * period <= max_lag]
+    p, a = period, angle
+    for dp, da in ((0.012, 0.5), (0.003, 0.12), (0.0008, 0.03)):
+        ps = p * np.exp(np.arange(-3, 4) * dp)
+        as_ = a + np.arange(-3, 4) * da
+        pg, ag = np.meshgrid(ps, as_, indexing="ij")
+        sc = _scores(acf, pg, ag, pts)
+        i, j = np.unravel_index(int(np.argmax(sc)), sc.shape)
+        p, a = float(ps[i]), float(as_[j])
+    best = float(_scores(acf, np.array([p]), np.array([a]), _COARSE_POINTS)[0])
+    return Lattice(p, a % 90.0, best)
+
+
+def fold(r: F32, lattice: Lattice) -> F32:
+    """Average the residual onto one tile (GRID×GRID cells), then matched-filter by chip shape."""
+    h, w = r.shape
+    inv = np.linalg.inv(lattice.basis())
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = inv[0, 0] * xs + inv[0, 1] * ys
+    v = inv[1, 0] * xs + inv[1, 1] * ys
+    iu = (np.floor((u - np.floor(u)) * GRID).astype(np.int64)) % GRID
+    iv = (np.floor((v - np.floor(v)) * GRID).astype(np.int64)) % GRID
+    cells = (iv * GRID + iu).reshape(-1)
+    sums = np.bincount(cells, weights=r.reshape(-1), minlength=GRID * GRID)
+    counts = np.bincount(cells, minlength=GRID * GRID)
+    folded = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32)
+    folded = folded.reshape(GRID, GRID)
+    # Matched filter: the chips were rendered as tents (bilinear between chip centres).
+    tent = np.concatenate([np.arange(1, FINE + 1), np.arange(FINE - 1, 0, -1)]).astype(np.float32)
+    tent /= tent.sum()
+    padded = np.pad(folded, FINE, mode="wrap")
+    filt = cv2.sepFilter2D(padded, -1, tent, tent, borderType=cv2.BORDER_REFLECT)
+    return np.ascontiguousarray(filt[FINE:-FINE, FINE:-FINE])
+
+
+def chip_period(lattice: Lattice) -> float:
+    return lattice.period / CHIPS
