@@ -33,7 +33,7 @@ from pyosi.watermark.sync import Lattice, find_lattices, fold, residual, to_work
 
 N_ORIENT = 8
 N_OFFSETS = GRID * GRID
-MAX_HYPOTHESES = 3
+MAX_HYPOTHESES = 4
 #: Offsets whose sync z-score is below this are not worth decoding (saves time, not a test).
 DECODE_GATE = 3.0
 

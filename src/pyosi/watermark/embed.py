@@ -14,12 +14,12 @@ import numpy as np
 
 from pyosi.watermark.pattern import CHIPS, F32
 
-TILES_PER_SIDE = 4.0
+TILES_PER_SIDE = 5.0
 MIN_PERIOD = 64.0
 #: Amplitude (grey levels) in flat areas, in textured ones, and the texture gain between.
-AMP_FLAT = 1.2
-AMP_MAX = 7.0
-TEXTURE_GAIN = 0.9
+AMP_FLAT = 1.0
+AMP_MAX = 6.0
+TEXTURE_GAIN = 0.75
 
 
 def tile_period(height: int, width: int) -> float:

@@ -25,6 +25,7 @@ from pyosi.watermark.pattern import CHIPS, F32, FINE, GRID
 WORK_SIDE = 512
 MIN_PERIOD = 14.0
 WHITEN_SIGMA = 3.0
+BAND_FREQ = 0.18
 #: Lattice points (k, l) scored in the coarse search; the refinement adds more.
 _COARSE_POINTS = [(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)]
 
@@ -80,6 +81,12 @@ def autocorrelation(r: F32, max_lag: int) -> F32:
     # and leaves the lattice standing.
     smooth = cv2.GaussianBlur(power, (0, 0), WHITEN_SIGMA, borderType=cv2.BORDER_REFLECT)
     white = power / (smooth + 1e-6 * float(smooth.mean()) + 1e-20) - 1.0
+    # The chips put their energy at low-to-mid frequencies; whitened high frequencies are
+    # mostly host noise and JPEG loss, so weight the spectrum towards where the mark lives.
+    fy = np.fft.fftfreq(ph)[:, None]
+    fx = np.fft.rfftfreq(pw)[None, :]
+    rad = np.sqrt(fy * fy + fx * fx)
+    white *= np.exp(-((rad / BAND_FREQ) ** 2)).astype(np.float32)
     acf = scipy.fft.irfft2(white, s=(ph, pw), workers=1)
     lags_y = np.r_[0 : max_lag + 1, -max_lag:0]
     lags_x = np.r_[0 : max_lag + 1, -max_lag:0]
