@@ -6,24 +6,26 @@ sync chip values are fair coins independent of G, so
 
     z(d) = sum_k c_k G[k + d] / sqrt(sum_k G[k + d]^2)
 
-has mean 0 and variance 1 exactly, and is close to standard normal (it is a Rademacher sum; the
-Hoeffding bound exp(-z^2/2) caps its tail whatever the image). The best offset is decoded; the
-payload chips use coins independent of the sync chips, so under H0 the decoded message is uniform
-and passes the CRC-32 with probability 2^-32 (see :mod:`pyosi.watermark.ecc`). A union bound over
-everything tried gives the call's false-alarm probability:
+has mean 0 and variance 1 exactly, and is close to standard normal (a Rademacher sum; Hoeffding's
+bound exp(-z^2/2) caps its tail whatever the image). The best offset is decoded; payload chips use
+coins independent of the sync chips, so under H0 the decoded message is uniform and passes the
+CRC-32 with probability 2^-32 (see :mod:`pyosi.watermark.ecc`). A union bound over everything
+tried gives the call's false-alarm probability:
 
-    FAP = n_hyp * n_orient * n_keys * min(1, n_offsets * Q(z)) * 2^-32
+    FAP = n_hypotheses * n_orientations * n_keys * min(1, n_offsets * Q(z)) * 2^-32
 
 and a mark is reported only when FAP <= the limit (1e-6 by default).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from math import erfc, sqrt
 
 import numpy as np
 import scipy.fft
+from numpy.typing import NDArray
 
 from pyosi.watermark import ecc
 from pyosi.watermark.detection import Detection
@@ -34,7 +36,7 @@ from pyosi.watermark.sync import Lattice, find_lattices, fold, residual, to_work
 N_ORIENT = 8
 N_OFFSETS = GRID * GRID
 MAX_HYPOTHESES = 4
-#: Offsets whose sync z-score is below this are not worth decoding (saves time, not a test).
+#: Offsets whose sync z-score is below this are not worth decoding (saves time; not a test).
 DECODE_GATE = 3.0
 
 
@@ -43,6 +45,7 @@ def gaussian_tail(z: float) -> float:
 
 
 def false_alarm_probability(z: float, n_candidates: int) -> float:
+    """Union bound for "some candidate has sync score >= z and passes the CRC" under H0."""
     sync_p = min(1.0, N_OFFSETS * gaussian_tail(z))
     return min(1.0, n_candidates * sync_p * ecc.CRC_FALSE_PASS)
 
@@ -52,18 +55,29 @@ def _dihedral(g: F32) -> F32:
     return np.ascontiguousarray(np.stack(out), dtype=np.float32)
 
 
-def detect_luma(
-    luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: float
-) -> Detection:
+@dataclass(frozen=True)
+class SyncSurface:
+    """Sync z-scores of one key under one lattice hypothesis: shape (8 orientations, GRID, GRID)."""
+
+    lattice: Lattice
+    key: WatermarkKey
+    tile: KeyedTile
+    folds: F32  # (8, GRID, GRID) matched-filtered folds, one per orientation
+    z: NDArray[np.float64]
+
+
+def prepare(luma: F32) -> tuple[F32, float, list[Lattice]]:
+    """Key-independent work: residual at work resolution and candidate lattices."""
     work, scale = to_work(luma)
     r = residual(work)
-    lattices = find_lattices(r, MAX_HYPOTHESES)
-    n_candidates = max(1, len(lattices)) * N_ORIENT * max(1, len(keys))
+    return r, scale, find_lattices(r, MAX_HYPOTHESES)
+
+
+def sync_surfaces(
+    r: F32, lattices: Sequence[Lattice], keys: Sequence[WatermarkKey]
+) -> Iterator[SyncSurface]:
     tiles = [(k, KeyedTile.for_key(k)) for k in keys]
     pos_spec = np.conj(scipy.fft.rfft2(sync_positions()))
-    best: Detection | None = None
-    best_z = -np.inf
-    top_sync = 0.0
     for lat in lattices:
         g = _dihedral(fold(r, lat))
         g_spec = scipy.fft.rfft2(g, axes=(1, 2))
@@ -72,29 +86,42 @@ def detect_luma(
         for key, tile in tiles:
             spikes = np.conj(scipy.fft.rfft2(tile.sync_spikes()))
             z = scipy.fft.irfft2(g_spec * spikes, s=(GRID, GRID)) * inv_sd
-            for t in range(N_ORIENT):
-                d = int(np.argmax(z[t]))
-                zt = float(z[t].flat[d])
-                top_sync = max(top_sync, zt)
-                if zt < DECODE_GATE or zt <= best_z and best is not None and best.detected:
-                    continue
-                dy, dx = divmod(d, GRID)
-                idx = np.arange(CHIPS) * FINE
-                chips = g[t][np.ix_((idx + dy) % GRID, (idx + dx) % GRID)]
-                payload = ecc.decode(tile.soft_bits(chips))
-                if payload is None:
-                    continue
-                fap = false_alarm_probability(zt, n_candidates)
-                if zt > best_z:
-                    best_z = zt
-                    best = Detection(
-                        fap <= false_alarm_limit,
-                        payload if fap <= false_alarm_limit else None,
-                        key.id if fap <= false_alarm_limit else None,
-                        fap,
-                        zt,
-                        _geometry(lat, scale, t),
-                    )
+            yield SyncSurface(lat, key, tile, g, z)
+
+
+def _decode_at(surface: SyncSurface, orient: int, offset: int) -> bytes | None:
+    dy, dx = divmod(offset, GRID)
+    idx = np.arange(CHIPS) * FINE
+    chips = surface.folds[orient][np.ix_((idx + dy) % GRID, (idx + dx) % GRID)]
+    return ecc.decode(surface.tile.soft_bits(chips))
+
+
+def detect_luma(luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: float) -> Detection:
+    r, scale, lattices = prepare(luma)
+    n_candidates = max(1, len(lattices)) * N_ORIENT * max(1, len(keys))
+    best: Detection | None = None
+    top_sync = 0.0
+    for surface in sync_surfaces(r, lattices, keys):
+        flat = surface.z.reshape(N_ORIENT, -1)
+        offsets = np.argmax(flat, axis=1)
+        for t in np.argsort(-flat[np.arange(N_ORIENT), offsets]):
+            zt = float(flat[t, offsets[t]])
+            top_sync = max(top_sync, zt)
+            if zt < DECODE_GATE or (best is not None and zt <= best.score):
+                break
+            payload = _decode_at(surface, int(t), int(offsets[t]))
+            if payload is None:
+                continue
+            fap = false_alarm_probability(zt, n_candidates)
+            ok = fap <= false_alarm_limit
+            best = Detection(
+                ok,
+                payload if ok else None,
+                surface.key.id if ok else None,
+                fap,
+                zt,
+                _geometry(surface.lattice, scale, int(t)),
+            )
     if best is not None:
         return best
     # Nothing decoded: report how unusual the best sync score alone would be.

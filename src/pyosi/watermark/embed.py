@@ -20,6 +20,8 @@ MIN_PERIOD = 64.0
 AMP_FLAT = 1.0
 AMP_MAX = 6.0
 TEXTURE_GAIN = 0.75
+#: Whatever the texture, the mark never costs more than this (PSNR, dB); rounding included.
+MIN_PSNR = 40.2
 
 
 def tile_period(height: int, width: int) -> float:
@@ -53,6 +55,11 @@ def luma_delta(luma: F32, chips: F32, strength: float = 1.0) -> F32:
     h, w = luma.shape
     pattern = render(chips, h, w, tile_period(h, w))
     pattern *= mask(luma)
-    if strength != 1.0:
-        pattern *= strength
+    # Busy images would otherwise take a larger total change; cap the mean squared error
+    # (rounding to integers adds about 1/12).
+    budget = 255.0**2 / 10 ** (MIN_PSNR / 10) - 1 / 12
+    mse = float(np.mean(np.square(pattern, dtype=np.float64)))
+    gain = strength * min(1.0, math.sqrt(budget / mse)) if mse > 0 else strength
+    if gain != 1.0:
+        pattern *= np.float32(gain)
     return pattern

@@ -39,9 +39,16 @@ def _check_size(h: int, w: int) -> None:
         )
 
 
+def _colour_channels(arr: NDArray[Any]) -> int:
+    """How many leading channels hold colour: 1 for grey (+alpha), 3 for RGB (+alpha)."""
+    return 1 if arr.ndim == 2 or arr.shape[2] <= 2 else 3
+
+
 def _luma(arr: NDArray[Any]) -> F32:
     if arr.ndim == 2:
         return arr.astype(np.float32)
+    if _colour_channels(arr) == 1:
+        return arr[..., 0].astype(np.float32)
     return cast(F32, arr[..., :3].astype(np.float32) @ _LUMA)
 
 
@@ -59,7 +66,7 @@ def _peak(arr: NDArray[Any]) -> float:
 def _apply(arr: NDArray[Any], delta: F32) -> NDArray[Any]:
     """Add the luma change to every colour channel (not alpha), clipped to the dtype's range."""
     out = arr.copy()
-    colour = out if out.ndim == 2 else out[..., : min(3, out.shape[2])]
+    colour = out if out.ndim == 2 else out[..., : _colour_channels(out)]
     if np.issubdtype(arr.dtype, np.integer):
         info = np.iinfo(arr.dtype)
         d = np.rint(delta).astype(np.int32 if arr.dtype.itemsize >= 2 else np.int16)
@@ -74,11 +81,13 @@ def _apply(arr: NDArray[Any], delta: F32) -> NDArray[Any]:
 
 
 def _embed_array(arr: NDArray[Any], payload: bytes, key: WatermarkKey, strength: float) -> Any:
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise UnsupportedMediaError(
-            f"expected an H×W, H×W×3 or H×W×4 image array, got shape {arr.shape}"
+            f"expected an H×W or H×W×C (C = 1 to 4) image array, got shape {arr.shape}"
         )
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
         raise UnsupportedMediaError(f"unsupported image array dtype {arr.dtype}")
     squeeze = arr.ndim == 3 and arr.shape[2] == 1
     work = arr[..., 0] if squeeze else arr
@@ -109,9 +118,7 @@ def _embed_pil(img: Image.Image, payload: bytes, key: WatermarkKey, strength: fl
     work_mode = img.mode
     arr = np.asarray(img)
     marked = _embed_array(arr, payload, key, strength)
-    out = Image.fromarray(marked, mode=work_mode) if work_mode in ("I;16", "I;16B", "I;16L") else (
-        Image.fromarray(marked)
-    )
+    out = Image.fromarray(marked)
     if out.mode != work_mode:
         out = out.convert(work_mode)
     if mode in _VIA_RGB:
