@@ -6,9 +6,9 @@
     │   ├── CorruptMediaError       truncated or damaged data
     │   ├── MediaTooLargeError      dimensions or pixel count beyond the configured limit
     │   └── ImageTooSmallError      too small to carry (or to find) a watermark
-    │   └── InvalidKeyError         a key file or key bytes that are not a valid pyosi key
+    ├── InvalidKeyError             a key file or key bytes that are not a valid pyosi key
     ├── InvalidPayloadError         a payload that is not exactly 8 bytes
-    └── OutputError                 an output file could not be written (or would overwrite the input)
+    └── OutputError                 an output cannot be written (or would overwrite the input)
 
 The CLI maps each class to an exit code (see ``pyosi.cli``); messages say what to do next.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 class PyosiError(Exception):
     """Root of every deliberate pyosi error."""
 
-    exit_code: int = 1
+    exit_code: int = 6
 
 
 class MediaError(PyosiError):

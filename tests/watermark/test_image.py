@@ -17,7 +17,7 @@ PAYLOAD = bytes.fromhex("0123456789abcdef")
 
 def _psnr(a: NDArray[np.uint8], b: NDArray[np.uint8]) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / mse)
+    return float(10 * np.log10(255.0**2 / mse))
 
 
 @pytest.fixture(scope="module")

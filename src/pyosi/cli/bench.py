@@ -1,5 +1,99 @@
-"""`pyosi bench` commands (placeholder, being written)."""
+"""``pyosi bench``: robustness benchmarks (a thin shell over :mod:`pyosi.bench`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-app = typer.Typer(no_args_is_help=True)
+from pyosi.cli._common import stderr, stdout
+
+app = typer.Typer(
+    no_args_is_help=True, help="Benchmark watermark robustness against platform pipelines."
+)
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip()) if value else ()
+
+
+@app.command("image")
+def image(
+    *,
+    trials: Annotated[
+        int, typer.Option(min=1, help="Random keys + payloads per image (fast methods).")
+    ] = 4,
+    slow_trials: Annotated[
+        int, typer.Option(min=1, help="Trials per image for slow methods (rivaGan, ~1 s a call).")
+    ] = 1,
+    methods: Annotated[
+        str, typer.Option(help="Comma-separated methods to compare.")
+    ] = "pyosi,dwtDct,dwtDctSvd,rivaGan",
+    attacks: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated attacks (default: the standard suite). Parametrised names "
+            "work too: jpeg42, resize0.6, crop40_topleft, rotate-5, noise8, resize0.6+jpeg60."
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", metavar="DIR", help="Also benchmark every image in DIR."),
+    ] = None,
+    samples: Annotated[
+        bool, typer.Option("--samples/--no-samples", help="Include the bundled sample photos.")
+    ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Write bench-image.json and bench-image.png into DIR."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for keys, payloads and attack noise.")] = 0,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Also print Markdown tables.")] = (
+        False
+    ),
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit with status 1 if pyosi misses a required rate.")
+    ] = False,
+) -> None:
+    """Mark photos, attack them like platforms do, detect; compare with invisible-watermark.
+
+    Timing is single-core: the benchmark runs in a child process with one thread per library.
+    """
+    from pyosi.bench.attacks import get_attack
+    from pyosi.bench.baselines import ALL_METHODS
+    from pyosi.bench.image import BenchConfig, run_image_bench_isolated
+    from pyosi.bench.report import print_report, to_markdown, write_outputs
+
+    method_names = _names(methods)
+    if not method_names or any(m not in ALL_METHODS for m in method_names):
+        raise typer.BadParameter(
+            f"choose from {', '.join(ALL_METHODS)} (got {methods!r})", param_hint="--methods"
+        )
+    attack_names = _names(attacks)
+    try:
+        for name in attack_names:
+            get_attack(name)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--attacks") from None
+    config = BenchConfig(
+        methods=method_names,
+        attacks=attack_names,
+        trials=trials,
+        slow_trials=slow_trials,
+        seed=seed,
+        images_dir=str(images) if images is not None else None,
+        samples=samples,
+    )
+    err = stderr()
+    err.print("[dim]running on one core; progress per image and method:[/]")
+    result = run_image_bench_isolated(config)
+    print_report(result, stdout())
+    if markdown:
+        typer.echo(to_markdown(result))
+    if out is not None:
+        for path in write_outputs(result, out):
+            err.print(f"wrote {escape(str(path))}")
+    if check and any(result.verdict(a) is False for a in result.attacks):
+        raise typer.Exit(1)

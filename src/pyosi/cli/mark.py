@@ -1,5 +1,130 @@
-"""`pyosi mark` commands (placeholder, being written)."""
+"""``pyosi mark``: embed an invisible watermark."""
 
+from __future__ import annotations
+
+import math
+import string
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
 import typer
+from PIL import Image
+from rich.markup import escape
 
-app = typer.Typer(no_args_is_help=True)
+from pyosi.cli._common import emit_json, stdout, warn
+from pyosi.media import DEFAULT_QUALITY, check_output, load_image, output_format, save_image
+from pyosi.watermark import PAYLOAD_BYTES, WatermarkKey, embed_image
+
+app = typer.Typer(no_args_is_help=True, help="Embed invisible watermarks.")
+
+
+def parse_payload(text: str) -> bytes:
+    """``--payload``: 16 hex digits (8 bytes), optionally prefixed with 0x."""
+    digits = text.strip()
+    if digits[:2].lower() == "0x":
+        digits = digits[2:]
+    if len(digits) != 2 * PAYLOAD_BYTES or not set(digits) <= set(string.hexdigits):
+        raise typer.BadParameter(
+            f"expected {2 * PAYLOAD_BYTES} hex digits ({PAYLOAD_BYTES} bytes), "
+            f"e.g. 0123456789abcdef; got {text!r}"
+        )
+    return bytes.fromhex(digits)
+
+
+@app.command("image")
+def image(
+    input_path: Annotated[Path, typer.Argument(metavar="IN", help="Image to mark.")],
+    output_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUT", help="Marked image to write; format from its extension, else IN's."
+        ),
+    ],
+    *,
+    key_file: Annotated[
+        Path, typer.Option("--key", "-k", metavar="FILE", help="Key file from `pyosi key new`.")
+    ],
+    payload: Annotated[
+        bytes,
+        typer.Option(
+            "--payload",
+            "-p",
+            metavar="HEX",
+            parser=parse_payload,
+            help="8 bytes to embed, as 16 hex digits (e.g. 0123456789abcdef).",
+        ),
+    ],
+    quality: Annotated[
+        int, typer.Option(min=1, max=100, help="JPEG and lossy WebP quality.")
+    ] = DEFAULT_QUALITY,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    overwrite_input: Annotated[
+        bool, typer.Option("--overwrite-input", help="Allow OUT to be IN itself.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Embed an invisible watermark carrying PAYLOAD into an image."""
+    key = WatermarkKey.load(key_file)
+    loaded = load_image(input_path)
+    # Refuse a bad OUT before the slow part, not after it.
+    fmt = output_format(output_path, None, loaded)
+    check_output(
+        output_path, input_path=input_path, overwrite=force, overwrite_input=overwrite_input
+    )
+    marked = embed_image(loaded.image, payload=payload, key=key)
+    psnr = psnr_db(loaded.image, marked)
+    save_image(
+        marked,
+        output_path,
+        like=loaded,
+        quality=quality,
+        overwrite=force,
+        overwrite_input=overwrite_input,
+    )
+    if loaded.n_frames > 1:
+        warn(f"{input_path} has {loaded.n_frames} frames; only the first was marked and saved")
+    if fmt == "GIF":
+        warn("GIF's 256-colour palette is likely to erase the watermark; prefer .png")
+    if as_json:
+        emit_json(
+            {
+                "input": str(input_path),
+                "output": str(output_path),
+                "format": fmt,
+                "width": marked.width,
+                "height": marked.height,
+                "frames": loaded.n_frames,
+                "key_id": key.id,
+                "payload": payload.hex(),
+                "psnr_db": round(psnr, 2),
+            }
+        )
+        return
+    stdout().print(
+        f"marked {escape(str(output_path))}  "
+        f"[dim](payload {payload.hex()}, key {key.id}, PSNR {psnr:.1f} dB)[/]"
+    )
+
+
+def psnr_db(original: Image.Image, marked: Image.Image) -> float:
+    """Peak signal-to-noise ratio of the colour (not alpha) channels; inf if identical."""
+    a, peak = _planes(original)
+    b, _ = _planes(marked)
+    if a.shape != b.shape:  # e.g. a palette image marked in RGB
+        a, b = _planes(original.convert("RGB"))[0], _planes(marked.convert("RGB"))[0]
+    mse = float(np.mean((a - b) ** 2)) if a.size else 0.0
+    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
+
+
+def _planes(im: Image.Image) -> tuple[np.ndarray, float]:
+    if im.mode.startswith("I;16") or im.mode == "I":
+        return np.asarray(im, dtype=np.float64), 65535.0
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        return a, 1.0 if a.size and float(a.max()) <= 1 else 255.0
+    if im.mode in {"1", "L", "LA", "La"}:
+        return np.asarray(im.convert("L"), dtype=np.float64), 255.0
+    if im.mode == "CMYK":
+        return np.asarray(im, dtype=np.float64), 255.0
+    return np.asarray(im.convert("RGB"), dtype=np.float64), 255.0

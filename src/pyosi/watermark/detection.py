@@ -19,9 +19,9 @@ class Detection:
     payload: bytes | None
     key_id: str | None
     false_alarm_probability: float
-    #: Sync-pattern z-score of the best candidate (standard normal under "not marked with this key").
+    #: Sync z-score of the best candidate (standard normal under "not marked with this key").
     score: float = 0.0
-    #: Geometry the detector recovered: scale, rotation (degrees), mirrored, tile period in pixels.
+    #: Geometry the detector recovered: tile period (pixels), rotation (degrees), mirrored.
     geometry: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

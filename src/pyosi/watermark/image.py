@@ -34,8 +34,7 @@ _VIA_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
 def _check_size(h: int, w: int) -> None:
     if min(h, w) < MIN_IMAGE_SIDE:
         raise ImageTooSmallError(
-            f"image is {w}×{h} pixels; a watermark needs at least "
-            f"{MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE}"
+            f"image is {w}×{h} pixels; a watermark needs at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE}"
         )
 
 

@@ -74,7 +74,7 @@ class WatermarkKey:
     def from_json(cls, text: str) -> WatermarkKey:
         try:
             doc: Any = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except json.JSONDecodeError as e:
             raise InvalidKeyError(f"not a pyosi key file (not JSON: {e.msg})") from None
         if not isinstance(doc, dict) or doc.get("type") != _FILE_TYPE:
             raise InvalidKeyError("not a pyosi key file (missing type 'pyosi-watermark-key')")
@@ -104,7 +104,7 @@ class WatermarkKey:
                 f.write(self.to_json())
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, target)
+            tmp.replace(target)
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot write key file {target}: {e.strerror}") from None

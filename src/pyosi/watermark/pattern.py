@@ -80,7 +80,8 @@ class KeyedTile:
     def soft_bits(self, chips: F32) -> NDArray[np.float64]:
         """Per-coded-bit correlation sums from CHIPS×CHIPS matched-filter chip values."""
         vals = chips.reshape(-1)[~sync_mask().reshape(-1)] * self.payload_signs
-        return np.bincount(self.payload_bit, weights=vals, minlength=ecc.CODED_BITS)
+        sums = np.bincount(self.payload_bit, weights=vals, minlength=ecc.CODED_BITS)
+        return sums.astype(np.float64)
 
 
 @cache

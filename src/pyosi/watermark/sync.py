@@ -48,7 +48,7 @@ def to_work(luma: F32) -> tuple[F32, float]:
     scale = min(1.0, WORK_SIDE / min(h, w))
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        luma = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+        luma = np.asarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA), np.float32)
     return luma, scale
 
 
@@ -62,8 +62,9 @@ def residual(luma: F32) -> F32:
     # and their straight borders would put ridges into the autocorrelation: mask them out.
     kernel = np.ones((5, 5), np.uint8)
     spread = cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)
-    live = (spread > 1.0).astype(np.uint8)
-    live = cv2.erode(live, np.ones((9, 9), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    live = cv2.erode(
+        (spread > 1.0).astype(np.uint8), np.ones((9, 9), np.uint8), borderType=cv2.BORDER_REPLICATE
+    )
     r *= live
     return r
 
@@ -109,14 +110,21 @@ def _sample(acf: F32, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray
     xs[:n] = x.reshape(-1) + c
     ys[:n] = y.reshape(-1) + c
     out = cv2.remap(
-        acf, xs.reshape(rows, cols), ys.reshape(rows, cols), cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+        acf,
+        xs.reshape(rows, cols),
+        ys.reshape(rows, cols),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
     return out.reshape(-1)[:n].astype(np.float64)
 
 
 def _scores(
-    acf: F32, periods: NDArray[np.float64], angles: NDArray[np.float64], points: list[tuple[int, int]]
+    acf: F32,
+    periods: NDArray[np.float64],
+    angles: NDArray[np.float64],
+    points: list[tuple[int, int]],
 ) -> NDArray[np.float64]:
     t = np.deg2rad(angles)
     kl = np.array(points, dtype=np.float64)  # (n, 2)
@@ -125,7 +133,7 @@ def _scores(
     py = periods[..., None] * (kl[:, 0] * np.sin(t)[..., None] + kl[:, 1] * np.cos(t)[..., None])
     shape = px.shape
     vals = _sample(acf, px.reshape(-1, 1), py.reshape(-1, 1)).reshape(shape)
-    return vals.mean(axis=-1)
+    return np.asarray(vals.mean(axis=-1), np.float64)
 
 
 def find_lattices(r: F32, n_best: int = 3) -> list[Lattice]:
@@ -142,7 +150,7 @@ def find_lattices(r: F32, n_best: int = 3) -> list[Lattice]:
     sc = _scores(acf, pg, ag, _COARSE_POINTS)
     found: list[Lattice] = []
     flat = np.argsort(sc, axis=None)[::-1]
-    for idx in flat[: 200]:
+    for idx in flat[:200]:
         i, j = np.unravel_index(idx, sc.shape)
         p, a = float(periods[i]), float(angles[j])
         if any(_near(p, a, f) for f in found):
@@ -171,8 +179,12 @@ def _near(p: float, a: float, lat: Lattice) -> bool:
 def _refine(acf: F32, period: float, angle: float, max_lag: int) -> Lattice:
     """Coarse-to-fine local search using every lattice point that fits in the autocorrelation."""
     reach = max(1, int(max_lag / period))
-    pts = [(k, l) for k in range(-reach, reach + 1) for l in range(0, reach + 1)
-           if (l > 0 or k > 0) and np.hypot(k, l) * period <= max_lag]
+    pts = [
+        (i, j)
+        for i in range(-reach, reach + 1)
+        for j in range(reach + 1)
+        if (j > 0 or i > 0) and np.hypot(i, j) * period <= max_lag
+    ]
     p, a = period, angle
     for dp, da in ((0.012, 0.5), (0.003, 0.12), (0.0008, 0.03)):
         ps = p * np.exp(np.arange(-3, 4) * dp)
