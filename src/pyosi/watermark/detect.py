@@ -100,8 +100,13 @@ def detect_luma(luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: floa
     r, scale, lattices = prepare(luma)
     n_candidates = max(1, len(lattices)) * N_ORIENT * max(1, len(keys))
     best: Detection | None = None
+    best_lattice: Lattice | None = None
     top_sync = 0.0
     for surface in sync_surfaces(r, lattices, keys):
+        if best is not None and best.detected and surface.lattice is not best_lattice:
+            # Hypotheses are ordered best first; the union bound above already counts the ones
+            # skipped, so stopping early cannot raise the false-alarm probability.
+            break
         flat = surface.z.reshape(N_ORIENT, -1)
         offsets = np.argmax(flat, axis=1)
         for t in np.argsort(-flat[np.arange(N_ORIENT), offsets]):
@@ -114,6 +119,7 @@ def detect_luma(luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: floa
                 continue
             fap = false_alarm_probability(zt, n_candidates)
             ok = fap <= false_alarm_limit
+            best_lattice = surface.lattice
             best = Detection(
                 ok,
                 payload if ok else None,
