@@ -152,6 +152,21 @@ def test_refusals_count_as_failures_and_show_as_na(images: list[NamedImage]) -> 
     json.dumps(result.to_dict(), allow_nan=False)  # infinite PSNR is written as null
 
 
+class _Liar(_Fussy):
+    name = "liar"
+
+    def detect(self, image: ImageArray, secret: bytes) -> Outcome:
+        return Outcome(False, 0.75, wrong_payload=True)
+
+
+def test_wrong_payloads_are_failures_and_are_called_out(images: list[NamedImage]) -> None:
+    config = BenchConfig(methods=(), attacks=("none",), trials=1, samples=False)
+    result = run_image_bench(config, images=images[:1], methods=[_Liar()])
+    cell = result.cell("liar", "none")
+    assert (cell.detected, cell.wrong_payload, cell.bit_accuracy) == (0, 1, 0.75)
+    assert "wrong payload reported in 1 trial(s): liar/none" in to_markdown(result)
+
+
 def test_min_matches_is_the_binomial_threshold() -> None:
     assert min_matches(48) == 41
     assert min_matches(32) == 30

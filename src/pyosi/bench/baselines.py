@@ -103,7 +103,7 @@ class PyosiMethod(Method[tuple[WatermarkKey, bytes]]):
 
     @property
     def rule(self) -> str:
-        return f"detected, right payload, false-alarm probability ≤ {DEFAULT_FALSE_ALARM_LIMIT:g}"
+        return "the right payload found at false-alarm probability ≤ 1e-6"
 
     def embed(
         self, image: ImageArray, rng: np.random.Generator

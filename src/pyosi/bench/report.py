@@ -181,6 +181,10 @@ def notes(result: ImageBenchResult) -> list[str]:
             "an image that small (invisible-watermark: under 256×256 pixels; pyosi: "
             "ImageTooSmallError)"
         )
+    wrong = [t for t in result.trials if t.wrong_payload]
+    if wrong:
+        where = sorted({f"{t.method}/{t.attack}" for t in wrong})
+        out.append(f"wrong payload reported in {len(wrong)} trial(s): {', '.join(where)}")
     out += [f"skipped {name}: {why}" for name, why in result.skipped_methods.items()]
     if result.skipped_files:
         out.append(f"unreadable files skipped: {', '.join(result.skipped_files)}")
@@ -256,11 +260,11 @@ def write_chart(result: ImageBenchResult, path: Path) -> Path | None:
     if required:
         ax.hlines(
             [r for _, r in required],
-            [i - 0.45 for i, _ in required],
-            [i + 0.45 for i, _ in required],
-            colors="black",
-            linestyles="dashed",
-            label="required",
+            [i - 0.42 for i, _ in required],
+            [i + 0.42 for i, _ in required],
+            colors="crimson",
+            linewidth=2,
+            label="required rate",
         )
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
     ax.set_ylim(0, 1.05)

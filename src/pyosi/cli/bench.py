@@ -97,3 +97,50 @@ def image(
             err.print(f"wrote {escape(str(path))}")
     if check and any(result.verdict(a) is False for a in result.attacks):
         raise typer.Exit(1)
+
+
+@app.command("null")
+def null(
+    *,
+    keys: Annotated[int, typer.Option(min=1, help="Random keys tried in each detect call.")] = 200,
+    attacks: Annotated[
+        str,
+        typer.Option(help="Comma-separated attacks applied to the unmarked photos."),
+    ] = "none,jpeg75,resize0.5,crop50,rotate10,social",
+    seed: Annotated[int, typer.Option(help="Seed for keys and attack noise.")] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="Write bench-null.json into DIR.", metavar="DIR")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Calibration: detect on unmarked photos with many random keys; no detection may occur and
+    the sync scores must follow the standard normal the false-alarm probability assumes."""
+    import json
+
+    from pyosi.bench.attacks import parse_attacks
+    from pyosi.bench.calibration import run_null
+    from pyosi.bench.samples import sample_images
+
+    photos = [s.pixels for s in sample_images()]
+    stats = run_null(photos, parse_attacks(attacks), keys_per_call=keys, seed=seed)
+    result = stats.to_dict()
+    out_console = stdout()
+    text = json.dumps(result, indent=2)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench-null.json").write_text(text + "\n", encoding="utf-8")
+    if json_out:
+        stdout().print_json(text)
+        return
+    out_console.print(
+        f"{result['calls']} detect calls × {keys} keys = {result['key_trials']:,} trials on "
+        f"unmarked photos: [bold]{result['false_detections']} false detections[/]; "
+        f"smallest false-alarm probability {result['smallest_false_alarm_probability']:.2e}"
+    )
+    out_console.print(
+        f"sync z-scores ({result['z_values']:,} offsets): mean {result['z_mean']:+.4f}, "
+        f"variance {result['z_variance']:.4f}, max CDF gap to N(0,1) {result['ks_distance']:.4f}"
+    )
+    for name, tail in result["tails"].items():
+        out_console.print(f"  {name}: observed {tail['observed']:.2e}, normal {tail['normal']:.2e}")
+    out_console.print(f"{result['seconds']} s")
