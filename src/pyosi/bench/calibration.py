@@ -101,8 +101,7 @@ def run_null(
             stats.key_trials += len(keys)
             stats.false_detections += int(d.detected)
             stats.min_fap = min(stats.min_fap, d.false_alarm_probability)
-            r, _, lattices = prepare(_luma(attacked))
-            for surface in sync_surfaces(r, lattices, keys):
+            for surface in sync_surfaces(prepare(_luma(attacked)), keys):
                 stats.add_z(surface.z)
     stats.seconds = time.perf_counter() - start
     return stats

