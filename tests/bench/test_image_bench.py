@@ -36,6 +36,7 @@ from pyosi.bench.image import (
 from pyosi.bench.report import print_report, to_markdown, write_outputs
 from pyosi.bench.samples import NamedImage
 from pyosi.cli import get_app
+from pyosi.errors import PyosiError
 
 ATTACKS = ("none", "jpeg75", "crop50")
 
@@ -237,6 +238,12 @@ def test_isolated_run_uses_one_thread_and_restores_the_environment(
     assert "OMP_NUM_THREADS" not in os.environ
     assert os.environ["OPENBLAS_NUM_THREADS"] == "7"
     assert "OPENBLAS_NUM_THREADS" in THREAD_ENV
+
+
+def test_isolated_run_reraises_errors_from_the_child(tmp_path: Path) -> None:
+    config = BenchConfig(methods=("pyosi",), samples=False, images_dir=str(tmp_path / "nope"))
+    with pytest.raises(PyosiError, match="not a folder of images"):
+        run_image_bench_isolated(config, verbose=False)
 
 
 def test_cli_runs_a_small_benchmark_on_a_folder(tmp_path: Path) -> None:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -349,8 +351,20 @@ def _stderr_progress(message: str) -> None:
     print(f"  {message}", file=sys.stderr, flush=True)
 
 
-def _isolated(config: BenchConfig, verbose: bool) -> ImageBenchResult:
-    return run_image_bench(config, progress=_stderr_progress if verbose else None)
+def _child(config: BenchConfig, verbose: bool, conn: Connection) -> None:
+    # Ctrl-C reaches the whole process group; the parent alone handles it, by terminating us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = run_image_bench(config, progress=_stderr_progress if verbose else None)
+        conn.send((True, result))
+    except Exception as e:  # handed to the parent, which re-raises it
+        e.add_note(f"raised in the benchmark process:\n{traceback.format_exc()}")
+        try:
+            conn.send((False, e))
+        except Exception:  # not picklable
+            conn.send((False, RuntimeError(f"{type(e).__name__}: {e}")))
+    finally:
+        conn.close()
 
 
 def run_image_bench_isolated(config: BenchConfig, *, verbose: bool = True) -> ImageBenchResult:
@@ -358,15 +372,33 @@ def run_image_bench_isolated(config: BenchConfig, *, verbose: bool = True) -> Im
 
     OpenBLAS, MKL and OpenMP size their pools from the environment when first loaded, which in this
     process has already happened; a spawned child inherits the variables set here before it starts.
+    Errors raised in the child are re-raised here; Ctrl-C stops the child.
     """
+    ctx = get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
     saved = {k: os.environ.get(k) for k in THREAD_ENV}
     os.environ.update(dict.fromkeys(THREAD_ENV, "1"))
     try:
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(_isolated, config, verbose).result()
+        child = ctx.Process(target=_child, args=(config, verbose, sender), name="pyosi-bench")
+        child.start()
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    sender.close()  # so that recv() sees EOF if the child dies without answering
+    try:
+        ok, payload = receiver.recv()
+    except EOFError:
+        child.join()
+        raise RuntimeError(f"the benchmark process died (exit code {child.exitcode})") from None
+    except BaseException:
+        child.terminate()
+        child.join()
+        raise
+    child.join()
+    if not ok:
+        raise payload
+    result: ImageBenchResult = payload
+    return result

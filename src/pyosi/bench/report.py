@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -155,7 +156,7 @@ def _rows(result: ImageBenchResult, small: bool, quality: bool) -> list[list[str
 
 def _headers(result: ImageBenchResult, small: bool) -> list[str]:
     has_pyosi = any(m.name == "pyosi" for m in result.methods)
-    verdict = ["pyosi vs required"] if has_pyosi and not small else []
+    verdict = ["pyosi"] if has_pyosi and not small else []
     names = [f"{m.name} ({m.payload_bits} b)" for m in result.methods]
     return ["attack", "required", *verdict, *names]
 
@@ -201,15 +202,26 @@ def _groups(result: ImageBenchResult) -> list[tuple[bool, bool]]:
 
 
 def _rich_table(result: ImageBenchResult, small: bool, quality: bool) -> Table:
+    # Compact (two-line headers, no vertical rules, "b/d" cells) so four methods fit 80 columns.
     what = f"images under {result.config.min_megapixels} MP" if small else "main images"
-    table = Table(title=f"pyosi bench image — {what}: {_image_list(result, small)}")
-    for i, header in enumerate(_headers(result, small)):
-        table.add_column(header, justify="left" if i == 0 else "right")
+    table = Table(
+        title=f"pyosi bench image — {what}: {_image_list(result, small)}",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    headers = _headers(result, small)
+    headers[1] = "req.\nrate"
+    if len(headers) > 2 + len(result.methods):
+        headers[2] = "pyosi\nvs req."
+    for m in range(len(result.methods)):
+        headers[-1 - m] = headers[-1 - m].replace(" (", "\n(")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
     n_attacks = len(result.attacks)
+    marks = {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL[/]"}
     for i, row in enumerate(_rows(result, small, quality)):
-        styled = [
-            {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL[/]"}.get(text, text) for text in row
-        ]
+        styled = [marks.get(text, text.replace(" / ", "/")) for text in row]
         table.add_row(*styled, end_section=i == n_attacks - 1)
     return table
 

@@ -40,7 +40,13 @@ def image(
     ] = None,
     images: Annotated[
         Path | None,
-        typer.Option("--images", metavar="DIR", help="Also benchmark every image in DIR."),
+        typer.Option(
+            "--images",
+            metavar="DIR",
+            exists=True,
+            file_okay=False,
+            help="Also benchmark every image in DIR.",
+        ),
     ] = None,
     samples: Annotated[
         bool, typer.Option("--samples/--no-samples", help="Include the bundled sample photos.")

@@ -37,7 +37,6 @@ from pyosi.watermark.sync import (
     find_lattices,
     fold,
     live_mask,
-    residual,
     to_work,
 )
 
@@ -87,7 +86,7 @@ class Prepared:
 def prepare(luma: F32) -> Prepared:
     work, scale = to_work(luma)
     live = live_mask(work)
-    lattices = find_lattices(residual(work, live), MAX_HYPOTHESES)
+    lattices = find_lattices(work, live, MAX_HYPOTHESES)
     return Prepared(work, live, scale, lattices)
 
 

@@ -156,15 +156,52 @@ def _scores(
     return np.asarray(vals.mean(axis=-1), np.float64)
 
 
-def find_lattices(r: F32, n_best: int = 3) -> list[Lattice]:
-    """Candidate tile lattices, best first."""
-    h, w = r.shape
+def find_lattices(work: F32, live: F32, n_best: int = 4) -> list[Lattice]:
+    """Candidate tile lattices, best first.
+
+    Two bands: small periods (heavily downscaled copies, chips of a pixel or two) are searched on
+    a sharp residual, larger ones on a smoother one; scores are in units of the autocorrelation's
+    own noise, so the bands compare fairly.
+    """
+    h, w = work.shape
     max_period = min(h, w) / 1.6
     if max_period < MIN_PERIOD * 1.2:
         return []
     max_lag = int(min(min(h, w) - 2, 2.3 * max_period))
-    acf = autocorrelation(r, max_lag)
-    periods = np.exp(np.arange(np.log(MIN_PERIOD), np.log(max_period), 0.012))
+    found: list[Lattice] = []
+    for high_pass, norm, lo, hi in _BANDS:
+        hi = min(hi, max_period)
+        if hi < lo * 1.1:
+            continue
+        r = _normalise(work - cv2.GaussianBlur(work, (0, 0), high_pass), norm)
+        r *= live
+        acf = autocorrelation(r, max_lag)
+        acf /= _noise_level(acf)
+        found += _candidates(acf, lo, hi, max_period, max_lag, n_best)
+    found.sort(key=lambda lat: -lat.score)
+    unique: list[Lattice] = []
+    for lat in found:
+        if not any(_near(lat.period, lat.angle, u) for u in unique):
+            unique.append(lat)
+    return unique[:n_best]
+
+
+#: (high-pass sigma, normalisation sigma, smallest period, largest period) per search band.
+_BANDS = ((0.8, 1.5, MIN_PERIOD, 72.0), (3.0, 6.0, 56.0, float("inf")))
+
+
+def _noise_level(acf: F32) -> float:
+    c = acf.shape[0] // 2
+    ring = acf.copy()
+    ring[c - 8 : c + 9, c - 8 : c + 9] = np.nan
+    mad = float(np.nanmedian(np.abs(ring)))
+    return max(mad / 0.6745, 1e-30)
+
+
+def _candidates(
+    acf: F32, lo: float, hi: float, max_period: float, max_lag: int, n_best: int
+) -> list[Lattice]:
+    periods = np.exp(np.arange(np.log(lo), np.log(hi), 0.012))
     angles = np.arange(0.0, 90.0, 0.5)
     pg, ag = np.meshgrid(periods, angles, indexing="ij")
     sc = _scores(acf, pg, ag, _COARSE_POINTS)
