@@ -15,6 +15,13 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[$*]'
 	@touch $@
 
+# invisible-watermark requires opencv-python (the GUI build, which needs libGL); its cv2 package
+# overwrites opencv-python-headless's files, so put the headless build back afterwards.
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[bench]'
+	$(PIP) install --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("opencv-python-headless"))')"
+	@touch $@
+
 run: $(VENV)/.stamp-demo
 	$(BIN)/pyosi demo
 

@@ -156,7 +156,7 @@ def _rows(result: ImageBenchResult, small: bool, quality: bool) -> list[list[str
 
 def _headers(result: ImageBenchResult, small: bool) -> list[str]:
     has_pyosi = any(m.name == "pyosi" for m in result.methods)
-    verdict = ["pyosi"] if has_pyosi and not small else []
+    verdict = ["pyosi vs required"] if has_pyosi and not small else []
     names = [f"{m.name} ({m.payload_bits} b)" for m in result.methods]
     return ["attack", "required", *verdict, *names]
 
@@ -229,6 +229,7 @@ def _rich_table(result: ImageBenchResult, small: bool, quality: bool) -> Table:
 def print_report(result: ImageBenchResult, console: Console) -> None:
     for small, quality in _groups(result):
         console.print(_rich_table(result, small, quality))
+        console.print()
     for line in notes(result):
         console.print(f"[dim]{line}[/]", highlight=False)
 
