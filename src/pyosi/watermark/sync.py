@@ -159,25 +159,30 @@ def _scores(
 def find_lattices(work: F32, live: F32, n_best: int = 4) -> list[Lattice]:
     """Candidate tile lattices, best first.
 
-    Two bands: small periods (heavily downscaled copies, chips of a pixel or two) are searched on
-    a sharp residual, larger ones on a smoother one; scores are in units of the autocorrelation's
-    own noise, so the bands compare fairly.
+    Searched in two bands on a sharp residual: small periods (downscaled copies, chips of a pixel
+    or two) at work resolution, larger ones at half resolution, where their chips look the same
+    size again and the autocorrelation costs a quarter. Scores are in units of each
+    autocorrelation's own noise, so the bands compare fairly.
     """
-    h, w = work.shape
-    max_period = min(h, w) / 1.6
-    if max_period < MIN_PERIOD * 1.2:
-        return []
-    max_lag = int(min(min(h, w) - 2, 2.3 * max_period))
     found: list[Lattice] = []
-    for high_pass, norm, lo, hi in _BANDS:
-        hi = min(hi, max_period)
-        if hi < lo * 1.1:
+    for factor, high_pass, norm, lo, hi in _BANDS:
+        img, mask = work, live
+        if factor != 1:
+            size = (max(1, round(work.shape[1] / factor)), max(1, round(work.shape[0] / factor)))
+            img = np.asarray(cv2.resize(work, size, interpolation=cv2.INTER_AREA), np.float32)
+            mask = (cv2.resize(live, size, interpolation=cv2.INTER_AREA) > 0.99).astype(np.float32)
+        h, w = img.shape
+        max_period = min(h, w) / 1.6
+        lo_b, hi_b = lo / factor, min(hi / factor, max_period)
+        if hi_b < lo_b * 1.1:
             continue
-        r = _normalise(work - cv2.GaussianBlur(work, (0, 0), high_pass), norm)
-        r *= live
+        max_lag = int(min(min(h, w) - 2, 2.3 * max_period))
+        r = _normalise(img - cv2.GaussianBlur(img, (0, 0), high_pass), norm)
+        r *= mask
         acf = autocorrelation(r, max_lag)
         acf /= _noise_level(acf)
-        found += _candidates(acf, lo, hi, max_period, max_lag, n_best)
+        for lat in _candidates(acf, lo_b, hi_b, max_period, max_lag, n_best):
+            found.append(Lattice(lat.period * factor, lat.angle, lat.score))
     found.sort(key=lambda lat: -lat.score)
     unique: list[Lattice] = []
     for lat in found:
@@ -186,8 +191,12 @@ def find_lattices(work: F32, live: F32, n_best: int = 4) -> list[Lattice]:
     return unique[:n_best]
 
 
-#: (high-pass sigma, normalisation sigma, smallest period, largest period) per search band.
-_BANDS = ((0.8, 1.5, MIN_PERIOD, 72.0), (3.0, 6.0, 56.0, float("inf")))
+#: Search bands: downscale factor, residual high-pass and normalisation sigmas (at that scale),
+#: smallest and largest period (at work resolution).
+_BANDS: tuple[tuple[int, float, float, float, float], ...] = (
+    (1, 0.8, 1.5, MIN_PERIOD, 120.0),
+    (2, 1.5, 3.0, 100.0, float("inf")),
+)
 
 
 def _noise_level(acf: F32) -> float:
