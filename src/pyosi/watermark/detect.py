@@ -44,7 +44,7 @@ N_ORIENT = 8
 N_OFFSETS = GRID * GRID
 MAX_HYPOTHESES = 4
 #: Offsets whose sync z-score is below this are not worth decoding (saves time; not a test).
-DECODE_GATE = 3.0
+DECODE_GATE = 0.0
 
 
 def gaussian_tail(z: float) -> float:

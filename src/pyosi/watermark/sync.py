@@ -275,7 +275,9 @@ def fold(r: F32, lattice: Lattice) -> F32:
     cells = (iv * GRID + iu).reshape(-1)
     sums = np.bincount(cells, weights=r.reshape(-1), minlength=GRID * GRID)
     counts = np.bincount(cells, minlength=GRID * GRID)
-    folded = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0).astype(np.float32)
+    # Sums, not means: a cell seen by more tiles is proportionally more reliable, and summing
+    # is the maximum-ratio combination of its samples (scaled to keep magnitudes familiar).
+    folded = (sums / max(float(counts.mean()), 1.0)).astype(np.float32)
     folded = folded.reshape(GRID, GRID)
     # Matched filter: the chips were rendered as tents (bilinear between chip centres).
     tent = np.concatenate([np.arange(1, FINE + 1), np.arange(FINE - 1, 0, -1)]).astype(np.float32)
