@@ -194,8 +194,8 @@ def find_lattices(work: F32, live: F32, n_best: int = 4) -> list[Lattice]:
 #: Search bands: downscale factor, residual high-pass and normalisation sigmas (at that scale),
 #: smallest and largest period (at work resolution).
 _BANDS: tuple[tuple[int, float, float, float, float], ...] = (
-    (1, 0.8, 1.5, MIN_PERIOD, 120.0),
-    (2, 1.5, 3.0, 100.0, float("inf")),
+    (1, 0.8, 1.5, MIN_PERIOD, 160.0),
+    (2, 1.5, 3.0, 80.0, float("inf")),
 )
 
 
