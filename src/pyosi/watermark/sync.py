@@ -13,6 +13,7 @@ crop and orientation, and fold the image onto one tile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -26,6 +27,8 @@ WORK_SIDE = 512
 MIN_PERIOD = 14.0
 WHITEN_SIGMA = 3.0
 BAND_FREQ = 0.18
+FOLD_WHITEN_SIGMA = 2.0
+FOLD_WHITEN_POWER = 0.75
 #: Lattice points (k, l) scored in the coarse search; the refinement adds more.
 _COARSE_POINTS = [(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)]
 
@@ -104,10 +107,7 @@ def autocorrelation(r: F32, max_lag: int) -> F32:
     white = power / (smooth + 1e-6 * float(smooth.mean()) + 1e-20) - 1.0
     # The chips put their energy at low-to-mid frequencies; whitened high frequencies are
     # mostly host noise and JPEG loss, so weight the spectrum towards where the mark lives.
-    fy = np.fft.fftfreq(ph)[:, None]
-    fx = np.fft.rfftfreq(pw)[None, :]
-    rad = np.sqrt(fy * fy + fx * fx)
-    white *= np.exp(-((rad / BAND_FREQ) ** 2)).astype(np.float32)
+    white *= _band_weight(ph, pw)
     acf = scipy.fft.irfft2(white, s=(ph, pw), workers=1)
     lags_y = np.r_[0 : max_lag + 1, -max_lag:0]
     lags_x = np.r_[0 : max_lag + 1, -max_lag:0]
@@ -117,6 +117,13 @@ def autocorrelation(r: F32, max_lag: int) -> F32:
     # Keep only what stands out of the local neighbourhood: lattice peaks, not host structure.
     acf -= cv2.GaussianBlur(acf, (0, 0), 4.0)
     return acf
+
+
+@lru_cache(maxsize=16)
+def _band_weight(ph: int, pw: int) -> F32:
+    fy = np.fft.fftfreq(ph)[:, None]
+    fx = np.fft.rfftfreq(pw)[None, :]
+    return np.exp(-(fy * fy + fx * fx) / BAND_FREQ**2).astype(np.float32)
 
 
 def _sample(acf: F32, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -176,12 +183,14 @@ def find_lattices(work: F32, live: F32, n_best: int = 4) -> list[Lattice]:
         lo_b, hi_b = lo / factor, min(hi / factor, max_period)
         if hi_b < lo_b * 1.1:
             continue
-        max_lag = int(min(min(h, w) - 2, 2.3 * max_period))
+        max_lag = int(min(min(h, w) - 2, 2.3 * hi_b))
         r = _normalise(img - cv2.GaussianBlur(img, (0, 0), high_pass), norm)
         r *= mask
         acf = autocorrelation(r, max_lag)
         acf /= _noise_level(acf)
-        for lat in _candidates(acf, lo_b, hi_b, max_period, max_lag, n_best):
+        for lat in _candidates(
+            acf, lo_b, hi_b, max_period=max_period, max_lag=max_lag, n_best=n_best
+        ):
             found.append(Lattice(lat.period * factor, lat.angle, lat.score))
     found.sort(key=lambda lat: -lat.score)
     unique: list[Lattice] = []
@@ -200,15 +209,17 @@ _BANDS: tuple[tuple[int, float, float, float, float], ...] = (
 
 
 def _noise_level(acf: F32) -> float:
+    # A robust spread from a strided sample, away from the central peak.
     c = acf.shape[0] // 2
-    ring = acf.copy()
-    ring[c - 8 : c + 9, c - 8 : c + 9] = np.nan
+    ring = acf[::3, ::3].copy()
+    k = c // 3
+    ring[k - 3 : k + 4, k - 3 : k + 4] = np.nan
     mad = float(np.nanmedian(np.abs(ring)))
     return max(mad / 0.6745, 1e-30)
 
 
 def _candidates(
-    acf: F32, lo: float, hi: float, max_period: float, max_lag: int, n_best: int
+    acf: F32, lo: float, hi: float, *, max_period: float, max_lag: int, n_best: int
 ) -> list[Lattice]:
     periods = np.exp(np.arange(np.log(lo), np.log(hi), 0.012))
     angles = np.arange(0.0, 90.0, 0.5)
@@ -266,12 +277,13 @@ def _refine(acf: F32, period: float, angle: float, max_lag: int) -> Lattice:
 def fold(r: F32, lattice: Lattice) -> F32:
     """Average the residual onto one tile (GRID×GRID cells), then matched-filter by chip shape."""
     h, w = r.shape
-    inv = np.linalg.inv(lattice.basis())
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    u = inv[0, 0] * xs + inv[0, 1] * ys
-    v = inv[1, 0] * xs + inv[1, 1] * ys
-    iu = (np.floor((u - np.floor(u)) * GRID).astype(np.int64)) % GRID
-    iv = (np.floor((v - np.floor(v)) * GRID).astype(np.int64)) % GRID
+    # Tile coordinates of every pixel, in grid cells, shifted positive so truncation floors.
+    inv = np.linalg.inv(lattice.basis()) * GRID
+    xs = np.arange(w, dtype=np.float32)
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    shift = GRID * (np.ceil(np.abs(inv).sum() * max(h, w) / GRID) + 1)
+    iu = ((xs * np.float32(inv[0, 0]) + ys * np.float32(inv[0, 1]) + shift).astype(np.int32)) % GRID
+    iv = ((xs * np.float32(inv[1, 0]) + ys * np.float32(inv[1, 1]) + shift).astype(np.int32)) % GRID
     cells = (iv * GRID + iu).reshape(-1)
     sums = np.bincount(cells, weights=r.reshape(-1), minlength=GRID * GRID)
     counts = np.bincount(cells, minlength=GRID * GRID)
@@ -279,12 +291,29 @@ def fold(r: F32, lattice: Lattice) -> F32:
     # is the maximum-ratio combination of its samples (scaled to keep magnitudes familiar).
     folded = (sums / max(float(counts.mean()), 1.0)).astype(np.float32)
     folded = folded.reshape(GRID, GRID)
-    # Matched filter: the chips were rendered as tents (bilinear between chip centres).
-    tent = np.concatenate([np.arange(1, FINE + 1), np.arange(FINE - 1, 0, -1)]).astype(np.float32)
-    tent /= tent.sum()
-    padded = np.pad(folded, FINE, mode="wrap")
-    filt = cv2.sepFilter2D(padded, -1, tent, tent, borderType=cv2.BORDER_REFLECT)
-    return np.ascontiguousarray(filt[FINE:-FINE, FINE:-FINE])
+    return matched_filter(folded)
+
+
+def matched_filter(folded: F32) -> F32:
+    """Correlate the fold with the chip shape (tents: bilinear between chip centres), weighting
+    each frequency by the inverse of the fold's own noise spectrum (the mark is far below the
+    noise in any one frequency, so the fold's smoothed power spectrum is the noise's)."""
+    spec = np.fft.rfft2(folded)
+    power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
+    noise = cv2.GaussianBlur(power, (0, 0), FOLD_WHITEN_SIGMA, borderType=cv2.BORDER_REFLECT)
+    noise += 1e-6 * float(noise.mean()) + 1e-30
+    out = np.fft.irfft2(spec * (_tent_spectrum() / noise**FOLD_WHITEN_POWER), s=folded.shape)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def _tent_spectrum() -> NDArray[np.float64]:
+    """Spectrum of the chip's tent (FINE samples either side), centred on cell 0."""
+    line = np.zeros(GRID)
+    for i in range(-FINE + 1, FINE):
+        line[i % GRID] = FINE - abs(i)
+    line /= line.sum()
+    return np.abs(np.fft.rfft2(np.outer(line, line)))
 
 
 def chip_period(lattice: Lattice) -> float:
