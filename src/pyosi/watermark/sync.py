@@ -300,7 +300,10 @@ def matched_filter(folded: F32) -> F32:
     noise in any one frequency, so the fold's smoothed power spectrum is the noise's)."""
     spec = np.fft.rfft2(folded)
     power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
-    noise = cv2.GaussianBlur(power, (0, 0), FOLD_WHITEN_SIGMA, borderType=cv2.BORDER_REFLECT)
+    noise = np.asarray(
+        cv2.GaussianBlur(power, (0, 0), FOLD_WHITEN_SIGMA, borderType=cv2.BORDER_REFLECT),
+        np.float64,
+    )
     noise += 1e-6 * float(noise.mean()) + 1e-30
     out = np.fft.irfft2(spec * (_tent_spectrum() / noise**FOLD_WHITEN_POWER), s=folded.shape)
     return np.ascontiguousarray(out, dtype=np.float32)
