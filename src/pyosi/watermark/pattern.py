@@ -1,7 +1,7 @@
 """The keyed tile: a CHIPS×CHIPS grid of ±1 chips repeated over the image.
 
 A fixed set of chips (the same for every key) carries a keyed pseudo-random sync pattern; the
-rest carry the 306 coded payload bits, each spread over 2–3 chips with keyed signs and a keyed
+rest carry the 312 coded payload bits, each spread over 2–3 chips with keyed signs and a keyed
 chip-to-bit assignment. Without the key the chips are indistinguishable from coin flips.
 """
 
