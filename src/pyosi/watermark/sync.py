@@ -225,9 +225,13 @@ def _candidates(
     angles = np.arange(0.0, 90.0, 0.5)
     pg, ag = np.meshgrid(periods, angles, indexing="ij")
     sc = _scores(acf, pg, ag, _COARSE_POINTS)
+    # Local maxima of the coarse score (angles wrap at 90°), best first: refining only these
+    # avoids refining many neighbours of the same peak.
+    wrapped = np.concatenate([sc[:, -1:], sc, sc[:, :1]], axis=1).astype(np.float32)
+    peaks = (wrapped == cv2.dilate(wrapped, np.ones((3, 3), np.uint8)))[:, 1:-1] & (sc > 0)
+    order = np.argsort(-np.where(peaks, sc, -np.inf), axis=None)[: int(peaks.sum())]
     found: list[Lattice] = []
-    flat = np.argsort(sc, axis=None)[::-1]
-    for idx in flat[:200]:
+    for idx in order[: 4 * n_best]:
         i, j = np.unravel_index(idx, sc.shape)
         p, a = float(periods[i]), float(angles[j])
         if any(_near(p, a, f) for f in found):
@@ -237,9 +241,9 @@ def _candidates(
         # the true one; its coarser multiple then scores higher. Prefer the coarser one if so.
         for mult, turn in ((2.0, 0.0), (np.sqrt(2.0), 45.0)):
             if lat.period * mult <= max_period:
-                coarse = _refine(acf, lat.period * mult, lat.angle + turn, max_lag)
+                coarse = _refine(acf, lat.period * mult, lat.angle + turn, max_lag, stages=1)
                 if coarse.score > lat.score:
-                    lat = coarse
+                    lat = _refine(acf, coarse.period, coarse.angle, max_lag)
         if any(_near(lat.period, lat.angle, f) for f in found):
             continue
         found.append(lat)
@@ -253,19 +257,30 @@ def _near(p: float, a: float, lat: Lattice) -> bool:
     return abs(np.log(p / lat.period)) < 0.04 and da < 2.0
 
 
-def _refine(acf: F32, period: float, angle: float, max_lag: int) -> Lattice:
-    """Coarse-to-fine local search using every lattice point that fits in the autocorrelation."""
-    reach = max(1, int(max_lag / period))
-    pts = [
+def _lattice_points(period: float, reach_px: float) -> list[tuple[int, int]]:
+    """Half-plane lattice points (k, l) within ``reach_px`` of the origin."""
+    reach = max(1, int(reach_px / period))
+    return [
         (i, j)
         for i in range(-reach, reach + 1)
         for j in range(reach + 1)
-        if (j > 0 or i > 0) and np.hypot(i, j) * period <= max_lag
+        if (j > 0 or i > 0) and np.hypot(i, j) * period <= reach_px
     ]
+
+
+#: Refinement stages: period step (log), angle step (degrees), steps either side, and how far
+#: out (in periods, capped by the autocorrelation) the scored lattice points reach. Far points
+#: pin the lattice down precisely; near ones are cheap and enough while steps are coarse.
+_STAGES = ((0.012, 0.5, 3, 3.0), (0.003, 0.12, 2, 6.0), (0.0008, 0.03, 2, float("inf")))
+
+
+def _refine(acf: F32, period: float, angle: float, max_lag: int, stages: int = 3) -> Lattice:
+    """Coarse-to-fine local search of period and angle."""
     p, a = period, angle
-    for dp, da in ((0.012, 0.5), (0.003, 0.12), (0.0008, 0.03)):
-        ps = p * np.exp(np.arange(-3, 4) * dp)
-        as_ = a + np.arange(-3, 4) * da
+    for dp, da, n, reach in _STAGES[:stages]:
+        pts = _lattice_points(p, min(float(max_lag), reach * p))
+        ps = p * np.exp(np.arange(-n, n + 1) * dp)
+        as_ = a + np.arange(-n, n + 1) * da
         pg, ag = np.meshgrid(ps, as_, indexing="ij")
         sc = _scores(acf, pg, ag, pts)
         i, j = np.unravel_index(int(np.argmax(sc)), sc.shape)
