@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from pyosi.watermark.pattern import CHIPS, F32, FINE, GRID
 
 #: Detection works on at most this many pixels on the short side (the mark is scale-relative).
-WORK_SIDE = 512
+WORK_SIDE = 384
 MIN_PERIOD = 14.0
 WHITEN_SIGMA = 3.0
 BAND_FREQ = 0.18
