@@ -1,13 +1,15 @@
 """Geometric synchronisation: find the tile lattice in an image of unknown scale, rotation,
 crop and orientation, and fold the image onto one tile.
 
-1. A normalised high-pass residual suppresses the host image.
-2. Its autocorrelation shows peaks on the tile lattice (the tile repeats; the host does not).
-   A grid search over period and angle, refined coarse-to-fine, scores candidate square lattices
-   by the autocorrelation at their points. This is key-independent, so it runs once per image.
-3. Each candidate lattice maps pixels to tile coordinates; averaging the residual per tile cell
-   ("folding") adds up every repetition of the tile. The fold is matched-filtered with the chip
-   shape; the unknown offset and dihedral orientation are left to the keyed correlation.
+1. A normalised high-pass residual suppresses the host image; perfectly flat fill is masked out.
+2. Its spectrally whitened, band-weighted autocorrelation shows peaks on the tile lattice (the
+   tile repeats; the host does not). A grid search over period and angle, in two resolution
+   bands and refined coarse-to-fine, scores candidate square lattices by the autocorrelation at
+   their points. This is key-independent, so it runs once per image.
+3. Each candidate lattice maps pixels to tile coordinates; summing a chip-matched residual per
+   tile cell ("folding") adds up every repetition of the tile. The fold is matched-filtered with
+   the chip shape under its own noise spectrum; the unknown offset and dihedral orientation are
+   left to the keyed correlation (:mod:`pyosi.watermark.detect`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
-from pyosi.watermark.pattern import CHIPS, F32, FINE, GRID
+from pyosi.watermark.pattern import F32, FINE, GRID
 
 #: Detection works on at most this many pixels on the short side (the mark is scale-relative).
 WORK_SIDE = 384
@@ -73,13 +75,6 @@ def live_mask(luma: F32) -> F32:
         (spread > 1.0).astype(np.uint8), np.ones((9, 9), np.uint8), borderType=cv2.BORDER_REPLICATE
     )
     return live.astype(np.float32)
-
-
-def residual(luma: F32, live: F32 | None = None) -> F32:
-    """Residual for the lattice search, where the chip size is not known yet."""
-    r = _normalise(luma - cv2.GaussianBlur(luma, (0, 0), 3.0), 6.0)
-    r *= live_mask(luma) if live is None else live
-    return r
 
 
 def chip_residual(luma: F32, chip: float, live: F32) -> F32:
@@ -332,7 +327,3 @@ def _tent_spectrum() -> NDArray[np.float64]:
         line[i % GRID] = FINE - abs(i)
     line /= line.sum()
     return np.abs(np.fft.rfft2(np.outer(line, line)))
-
-
-def chip_period(lattice: Lattice) -> float:
-    return lattice.period / CHIPS
