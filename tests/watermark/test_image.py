@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -161,3 +163,16 @@ def test_not_an_image(key: WatermarkKey) -> None:
         embed_image("photo.jpg", PAYLOAD, key)  # type: ignore[type-var]
     with pytest.raises(UnsupportedMediaError):
         detect_image([[1, 2]], key)  # type: ignore[arg-type]
+
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "c2pa-rs"
+
+
+@pytest.mark.skipif(not (FIXTURES / "CA.jpg").exists(), reason="shared fixtures not present")
+@pytest.mark.parametrize("attack_name", ["social", "screenshot", "crop50", "rotate10", "hflip"])
+def test_generalises_to_a_photo_never_tuned_on(attack_name: str, key: WatermarkKey) -> None:
+    # A camera JPEG from the c2pa-rs test suite: not one of the photos the design was tuned on.
+    photo = np.asarray(Image.open(FIXTURES / "CA.jpg").convert("RGB"))
+    marked = embed_image(photo, PAYLOAD, key)
+    d = detect_image(attacks.get_attack(attack_name)(marked), key)
+    assert d.detected and d.payload == PAYLOAD
