@@ -17,6 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from pyosi._json import finite
 from pyosi.bench.image import SCHEMA, Cell, ImageBenchResult
 from pyosi.errors import OutputError
 
@@ -74,17 +75,6 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no infinity (an unchanged image has infinite PSNR): write null instead."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _cell_dict(cell: Cell) -> dict[str, Any]:
     return {**asdict(cell), "rate": cell.rate}
 
@@ -118,7 +108,7 @@ def result_to_dict(result: ImageBenchResult) -> dict[str, Any]:
         "embeds": [asdict(e) for e in result.embeds],
         "trials": [asdict(t) for t in result.trials],
     }
-    return dict(_finite(doc))
+    return dict(finite(doc))
 
 
 def _verdict_word(verdict: bool | None) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import traceback
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from pyosi._json import finite
 from pyosi.errors import PyosiError
 
 EXIT_NOT_DETECTED = 1
@@ -95,14 +95,4 @@ class ErrorTranslatingGroup(TyperGroup):
 
 def emit_json(obj: dict[str, Any]) -> None:
     """One JSON object on one line of stdout (JSON Lines); NaN and infinities become null."""
-    typer.echo(json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False))
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    typer.echo(json.dumps(finite(obj), ensure_ascii=False, allow_nan=False))
