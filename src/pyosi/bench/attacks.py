@@ -220,24 +220,23 @@ def noise(sigma: float) -> Attack:
     return _single(f"noise{_num(sigma)}", "noise", label, add, sigma=sigma)
 
 
-def brightness(factor: float) -> Attack:
-    _require(factor >= 0, f"brightness factor must be >= 0, not {factor}")
+def _enhance(kind: str, enhancer: Callable[[Image.Image], Any], factor: float) -> Attack:
+    _require(factor >= 0, f"{kind} factor must be >= 0, not {factor}")
 
     def run(im: Image.Image) -> Image.Image:
-        return ImageEnhance.Brightness(im).enhance(factor)
+        return cast(Image.Image, enhancer(im).enhance(factor))
 
-    label = f"brightness ×{_num(factor)}"
-    return _single(f"brightness{_num(factor)}", "brightness", label, _pil(run), factor=factor)
+    return _single(
+        f"{kind}{_num(factor)}", kind, f"{kind} ×{_num(factor)}", _pil(run), factor=factor
+    )
+
+
+def brightness(factor: float) -> Attack:
+    return _enhance("brightness", ImageEnhance.Brightness, factor)
 
 
 def contrast(factor: float) -> Attack:
-    _require(factor >= 0, f"contrast factor must be >= 0, not {factor}")
-
-    def run(im: Image.Image) -> Image.Image:
-        return ImageEnhance.Contrast(im).enhance(factor)
-
-    label = f"contrast ×{_num(factor)}"
-    return _single(f"contrast{_num(factor)}", "contrast", label, _pil(run), factor=factor)
+    return _enhance("contrast", ImageEnhance.Contrast, factor)
 
 
 def greyscale() -> Attack:
