@@ -114,8 +114,14 @@ def _decode_at(surface: SyncSurface, orient: int, offset: int) -> bytes | None:
     return ecc.decode(surface.tile.soft_bits(chips))
 
 
-def detect_luma(luma: F32, keys: Sequence[WatermarkKey], false_alarm_limit: float) -> Detection:
-    prep = prepare(luma)
+def detect_luma(
+    luma: F32,
+    keys: Sequence[WatermarkKey],
+    false_alarm_limit: float,
+    prep: Prepared | None = None,
+) -> Detection:
+    """Detect in a luma plane; ``prep`` lets a caller that already ran :func:`prepare` reuse it."""
+    prep = prepare(luma) if prep is None else prep
     n_candidates = max(1, len(prep.lattices)) * N_ORIENT * max(1, len(keys))
     best: Detection | None = None
     best_lattice: Lattice | None = None
