@@ -176,3 +176,12 @@ def test_generalises_to_a_photo_never_tuned_on(attack_name: str, key: WatermarkK
     marked = embed_image(photo, PAYLOAD, key)
     d = detect_image(attacks.get_attack(attack_name)(marked), key)
     assert d.detected and d.payload == PAYLOAD
+
+
+def test_strength_trades_fidelity_for_robustness(photo: NDArray[np.uint8], key: WatermarkKey):
+    soft = embed_image(photo, PAYLOAD, key, strength=0.7)
+    loud = embed_image(photo, PAYLOAD, key, strength=1.3)
+    assert _psnr(photo, soft) > _psnr(photo, loud) + 3.0
+    assert detect_image(loud, key).payload == PAYLOAD
+    with pytest.raises(ValueError, match="strength"):
+        embed_image(photo, PAYLOAD, key, strength=0.0)

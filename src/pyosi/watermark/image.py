@@ -141,6 +141,8 @@ def embed_image(
     lower it for fidelity.
     """
     payload = _validate_payload(payload)
+    if not 0.0 < strength <= 10.0:
+        raise ValueError(f"strength must be in (0, 10], not {strength}")
     if not isinstance(key, WatermarkKey):
         raise TypeError("key must be a WatermarkKey")
     if isinstance(image, Image.Image):
