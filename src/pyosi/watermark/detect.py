@@ -42,7 +42,7 @@ from pyosi.watermark.sync import (
 
 N_ORIENT = 8
 N_OFFSETS = GRID * GRID
-MAX_HYPOTHESES = 4
+MAX_HYPOTHESES = 6
 #: Orientations whose best sync z-score is below this are not decoded. Unmarked images reach it
 #: in ~5% of orientations (the maximum of 16,384 normals is about 4); every successful detection
 #: in the benchmark had z >= 5.7. It saves time with many keys; it is not part of the test.

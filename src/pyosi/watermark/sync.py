@@ -232,16 +232,20 @@ def _candidates(
         if any(_near(p, a, f) for f in found):
             continue
         lat = _refine(acf, p, a, max_lag)
-        # A lattice at half the period (or the 45° one at 1/sqrt 2) shares half its points with
-        # the true one; its coarser multiple then scores higher. Prefer the coarser one if so.
-        for mult, turn in ((2.0, 0.0), (np.sqrt(2.0), 45.0)):
-            if lat.period * mult <= max_period:
-                coarse = _refine(acf, lat.period * mult, lat.angle + turn, max_lag, stages=1)
-                if coarse.score > lat.score:
-                    lat = _refine(acf, coarse.period, coarse.angle, max_lag)
         if any(_near(lat.period, lat.angle, f) for f in found):
             continue
         found.append(lat)
+        # The true lattice and its coarser sublattices (twice the period, or 45° and sqrt 2)
+        # share their points, so the autocorrelation cannot always tell which is the tile; a
+        # finer false lattice can even outscore the truth. Keep a close-scoring coarser
+        # alternative as its own hypothesis and let the keyed search decide.
+        for mult, turn in ((2.0, 0.0), (np.sqrt(2.0), 45.0)):
+            if lat.period * mult <= max_period:
+                alt = _refine(acf, lat.period * mult, lat.angle + turn, max_lag, stages=1)
+                if alt.score >= 0.6 * lat.score and not any(
+                    _near(alt.period, alt.angle, f) for f in found
+                ):
+                    found.append(_refine(acf, alt.period, alt.angle, max_lag))
         if len(found) >= n_best:
             break
     return found
