@@ -94,6 +94,8 @@ def prepare(luma: F32) -> Prepared:
 
 def sync_surfaces(prep: Prepared, keys: Sequence[WatermarkKey]) -> Iterator[SyncSurface]:
     tiles = [(k, KeyedTile.for_key(k)) for k in keys]
+    # Key-dependent but lattice-independent: transform each key's sync chips once per call.
+    spectra = [np.conj(scipy.fft.rfft2(tile.sync_spikes())) for _, tile in tiles]
     pos_spec = np.conj(scipy.fft.rfft2(sync_positions()))
     for lat in prep.lattices:
         r = chip_residual(prep.work, lat.period / CHIPS, prep.live)
@@ -101,8 +103,7 @@ def sync_surfaces(prep: Prepared, keys: Sequence[WatermarkKey]) -> Iterator[Sync
         g_spec = scipy.fft.rfft2(g, axes=(1, 2))
         var = scipy.fft.irfft2(scipy.fft.rfft2(g * g, axes=(1, 2)) * pos_spec, s=(GRID, GRID))
         inv_sd = 1.0 / np.sqrt(np.maximum(var, 1e-20))
-        for key, tile in tiles:
-            spikes = np.conj(scipy.fft.rfft2(tile.sync_spikes()))
+        for (key, tile), spikes in zip(tiles, spectra, strict=True):
             z = scipy.fft.irfft2(g_spec * spikes, s=(GRID, GRID)) * inv_sd
             yield SyncSurface(lat, key, tile, g, z)
 
