@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from pyosi.bench.attacks import Attack
 from pyosi.watermark import DEFAULT_FALSE_ALARM_LIMIT, WatermarkKey
 from pyosi.watermark.detect import detect_luma, prepare, sync_surfaces
-from pyosi.watermark.image import _luma
+from pyosi.watermark.image import to_luma
 
 TAIL_THRESHOLDS = (2.0, 3.0, 4.0, 4.5, 5.0)
 _EDGES = np.linspace(-6.0, 6.0, 241)
@@ -97,7 +97,7 @@ def run_null(
                 continue
             keys = [WatermarkKey.from_bytes(rng.bytes(32)) for _ in range(keys_per_call)]
             # The same key-independent preparation feeds the detector and the score census.
-            luma = _luma(attacked)
+            luma = to_luma(attacked)
             prep = prepare(luma)
             d = detect_luma(luma, keys, DEFAULT_FALSE_ALARM_LIMIT, prep)
             stats.calls += 1

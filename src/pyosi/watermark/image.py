@@ -51,6 +51,13 @@ def _luma(arr: NDArray[Any]) -> F32:
     return cast(F32, arr[..., :3].astype(np.float32) @ _LUMA)
 
 
+def _luma8(arr: NDArray[Any]) -> tuple[F32, float]:
+    """Luma in 8-bit units, and the factor the array's own units are scaled by."""
+    peak = _peak(arr)
+    luma = _luma(arr)
+    return (luma if peak == 1.0 else luma / np.float32(peak)), peak
+
+
 def _peak(arr: NDArray[Any]) -> float:
     """Scale of the sample values relative to 8-bit (the mark is designed in 8-bit units)."""
     if arr.dtype == np.uint8:
@@ -91,8 +98,7 @@ def _embed_array(arr: NDArray[Any], payload: bytes, key: WatermarkKey, strength:
     squeeze = arr.ndim == 3 and arr.shape[2] == 1
     work = arr[..., 0] if squeeze else arr
     _check_size(work.shape[0], work.shape[1])
-    peak = _peak(work)
-    luma = _luma(work) / np.float32(peak) if peak != 1.0 else _luma(work)
+    luma, peak = _luma8(work)
     chips = KeyedTile.for_key(key).chip_grid(payload)
     delta = luma_delta(luma, chips, strength)
     if peak != 1.0:
@@ -153,14 +159,22 @@ def embed_image(
     raise UnsupportedMediaError(f"expected a numpy array or PIL image, got {type(image).__name__}")
 
 
-def _pil_luma(img: Image.Image) -> F32:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img).astype(np.float32)
-        top = float(arr.max()) if arr.size else 1.0
-        return arr * (255.0 / 65535.0 if top > 255.0 else (255.0 if top <= 1.0 else 1.0))
-    if img.mode not in ("L", "RGB"):
-        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
-    return _luma(np.asarray(img))
+def to_luma(image: np.ndarray[Any, Any] | Image.Image) -> F32:
+    """The luma plane detection works on, in 8-bit units, from any array or Pillow image."""
+    if isinstance(image, Image.Image):
+        image.load()
+        if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F", "L", "RGB"):
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        arr: NDArray[Any] = np.asarray(image)
+    elif isinstance(image, np.ndarray):
+        arr = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        if arr.ndim not in (2, 3):
+            raise UnsupportedMediaError(f"expected an image array, got shape {image.shape}")
+    else:
+        raise UnsupportedMediaError(
+            f"expected a numpy array or PIL image, got {type(image).__name__}"
+        )
+    return _luma8(arr)[0]
 
 
 def detect_image(
@@ -173,18 +187,6 @@ def detect_image(
     key_list = [keys] if isinstance(keys, WatermarkKey) else list(keys)
     if not key_list:
         raise ValueError("detect_image needs at least one key")
-    if isinstance(image, Image.Image):
-        image.load()
-        luma = _pil_luma(image)
-    elif isinstance(image, np.ndarray):
-        arr = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
-        if arr.ndim not in (2, 3):
-            raise UnsupportedMediaError(f"expected an image array, got shape {image.shape}")
-        peak = _peak(arr)
-        luma = _luma(arr) / np.float32(peak) if peak != 1.0 else _luma(arr)
-    else:
-        raise UnsupportedMediaError(
-            f"expected a numpy array or PIL image, got {type(image).__name__}"
-        )
+    luma = to_luma(image)
     _check_size(*luma.shape)
     return detect_luma(luma, key_list, false_alarm_limit)
