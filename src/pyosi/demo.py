@@ -26,10 +26,10 @@ from typing import Any, Literal
 from rich.table import Table
 
 from pyosi.bench.attacks import Attack, ImageArray, encode, get_attack
-from pyosi.bench.image import psnr
 from pyosi.bench.samples import sample_images
 from pyosi.errors import OutputError
 from pyosi.media import load_image
+from pyosi.media.quality import psnr_arrays as psnr
 from pyosi.watermark import PAYLOAD_BYTES, WatermarkKey, detect_image, embed_image
 
 DEFAULT_OUT = Path("pyosi-demo")

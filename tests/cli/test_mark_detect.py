@@ -13,7 +13,6 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from pyosi.cli import get_app
-from pyosi.cli.mark import psnr_db
 from pyosi.watermark import WatermarkKey
 
 runner = CliRunner()
@@ -166,10 +165,3 @@ def test_overwrite_input_when_asked(photo_png: Path, key_file: Path) -> None:
     result = _mark(photo_png, photo_png, key_file, "--overwrite-input")
     assert result.exit_code == 0, result.output
     assert photo_png.read_bytes() != before
-
-
-def test_psnr() -> None:
-    a = Image.new("RGB", (16, 16), (100, 100, 100))
-    b = Image.new("RGB", (16, 16), (101, 100, 100))
-    assert psnr_db(a, a) == float("inf")
-    assert psnr_db(a, b) == pytest.approx(10 * np.log10(255**2 * 3))

@@ -38,6 +38,7 @@ from pyosi.bench.attacks import Attack, ImageArray, get_attack
 from pyosi.bench.baselines import ALL_METHODS, Method, Outcome, RefusedError, build_methods
 from pyosi.bench.samples import NamedImage, folder_images, sample_images
 from pyosi.errors import PyosiError
+from pyosi.media.quality import psnr_arrays
 
 SCHEMA = "pyosi-bench-image/1"
 THREAD_ENV = (
@@ -205,8 +206,7 @@ class ImageBenchResult:
 
 # -- measuring -----------------------------------------------------------------------------------
 def psnr(a: ImageArray, b: ImageArray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    return psnr_arrays(a, b)
 
 
 def ssim(a: ImageArray, b: ImageArray) -> float:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import string
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
-from PIL import Image
 from rich.markup import escape
 
 from pyosi.cli._common import emit_json, stdout, warn
 from pyosi.media import DEFAULT_QUALITY, check_output, load_image, output_format, save_image
+from pyosi.media.quality import psnr as image_psnr
 from pyosi.watermark import PAYLOAD_BYTES, WatermarkKey, embed_image
 
 app = typer.Typer(no_args_is_help=True, help="Embed invisible watermarks.")
@@ -82,7 +80,7 @@ def image(
         output_path, input_path=input_path, overwrite=force, overwrite_input=overwrite_input
     )
     marked = embed_image(loaded.image, payload=payload, key=key, strength=strength)
-    psnr = psnr_db(loaded.image, marked)
+    psnr = image_psnr(loaded.image, marked)
     save_image(
         marked,
         output_path,
@@ -114,26 +112,3 @@ def image(
         f"marked {escape(str(output_path))}  "
         f"[dim](payload {payload.hex()}, key {key.id}, PSNR {psnr:.1f} dB)[/]"
     )
-
-
-def psnr_db(original: Image.Image, marked: Image.Image) -> float:
-    """Peak signal-to-noise ratio of the colour (not alpha) channels; inf if identical."""
-    a, peak = _planes(original)
-    b, _ = _planes(marked)
-    if a.shape != b.shape:  # e.g. a palette image marked in RGB
-        a, b = _planes(original.convert("RGB"))[0], _planes(marked.convert("RGB"))[0]
-    mse = float(np.mean((a - b) ** 2)) if a.size else 0.0
-    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
-
-
-def _planes(im: Image.Image) -> tuple[np.ndarray, float]:
-    if im.mode.startswith("I;16") or im.mode == "I":
-        return np.asarray(im, dtype=np.float64), 65535.0
-    if im.mode == "F":
-        a = np.asarray(im, dtype=np.float64)
-        return a, 1.0 if a.size and float(a.max()) <= 1 else 255.0
-    if im.mode in {"1", "L", "LA", "La"}:
-        return np.asarray(im.convert("L"), dtype=np.float64), 255.0
-    if im.mode == "CMYK":
-        return np.asarray(im, dtype=np.float64), 255.0
-    return np.asarray(im.convert("RGB"), dtype=np.float64), 255.0
