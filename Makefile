@@ -33,6 +33,7 @@ test: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-bench
 	$(BIN)/pyosi bench image --out bench-results
+	$(BIN)/pyosi bench scan --out bench-results --corpus bench-results/scan-corpus
 
 clean:
 	rm -rf $(VENV) pyosi-demo bench-results .mypy_cache .ruff_cache .pytest_cache

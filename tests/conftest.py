@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from pyosi.watermark import WatermarkKey
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty pyosi data directory: never the user's real one."""
+    d = tmp_path_factory.mktemp("pyosi-data")
+    monkeypatch.setenv("PYOSI_DATA_DIR", str(d))
+    monkeypatch.delenv("PYOSI_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PYOSI_TRUST_ANCHORS", raising=False)
+    return d
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +72,41 @@ def png_header_only() -> Callable[[int, int], bytes]:
         return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
     return make
+
+
+# -- databases: SQLite always, PostgreSQL when CI provides one (PYOSI_TEST_POSTGRES_URL) ------
+
+POSTGRES_ENV = "PYOSI_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    admin = os.environ.get(POSTGRES_ENV)
+    if not admin:
+        pytest.skip(f"{POSTGRES_ENV} not set: no PostgreSQL to test against")
+    admin = admin.replace("postgresql://", "postgresql+psycopg://", 1)
+    name = f"pyosi_test_{secrets.token_hex(4)}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as e:
+        pytest.skip(f"PostgreSQL at {POSTGRES_ENV} unreachable: {e.orig}")
+    base = admin.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    # A clean schema per test: drop what an earlier test created.
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url

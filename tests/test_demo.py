@@ -93,3 +93,15 @@ def test_missing_scikit_image_names_the_extra(
     result = CliRunner().invoke(get_app(), ["demo", "--out", str(tmp_path / "x")])
     assert result.exit_code == 6
     assert "pyosi[demo]" in result.output
+
+
+def test_demo_shows_mark_strip_scan_recovered(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    report = run_demo(out, images=["astronaut"], attacks=["jpeg90"])
+    rows = {Path(c.file).name: c for c in report.credentials}
+    assert rows["generated.jpg"].own_credentials == "Trusted"
+    for name in ("stripped.jpg", "screenshot.jpg"):
+        assert rows[name].own_credentials is None  # metadata gone...
+        assert rows[name].recovered and rows[name].verdict == "ai-generated"  # ...yet recovered
+    assert (out / "data" / "pyosi.db").is_file()
+    assert "mark → strip → scan" in (out / "report.md").read_text()

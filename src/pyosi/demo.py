@@ -6,7 +6,12 @@ Everything lands in one folder a person can browse:
     original/<image>.png       the photos as shipped with scikit-image
     marked/<image>.png         the same photos, watermarked
     attacked/<image>-<attack>.<jpg|png>   what a platform would serve: the exact files detected
-    report.json, report.md     every row of the table below
+    credentials/               mark → strip → scan: a labelled, watermarked, signed image
+                               (generated.jpg), a metadata-stripped copy (stripped.jpg) and a
+                               screenshot-like copy (screenshot.jpg)
+    data/                      the demo's own identity, key and manifest store (a private data
+                               directory; the user's real one is never touched)
+    report.json, report.md     every row of the tables below
 
 Pipelines that end in a JPEG or WebP encode write those exact bytes; the others are saved as PNG.
 Detection reads each attacked file back from disk with :func:`pyosi.media.load_image`, as
@@ -23,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from rich.table import Table
 
 from pyosi.bench.attacks import Attack, ImageArray, encode, get_attack
@@ -65,11 +71,24 @@ class DemoRow:
     found_payload: str | None
 
 
+@dataclass(frozen=True)
+class CredentialsRow:
+    file: str
+    step: str
+    verdict: str
+    label_ko: str | None
+    label_en: str | None
+    rests_on: str
+    own_credentials: str | None  # validation state of the file's own manifest
+    recovered: bool
+
+
 @dataclass
 class DemoReport:
     out_dir: Path
     key_id: str
     rows: list[DemoRow] = field(default_factory=list)
+    credentials: list[CredentialsRow] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +100,7 @@ class DemoReport:
             "recovered": sum(r.payload_ok for r in self.rows),
             "total": len(self.rows),
             "rows": [asdict(r) for r in self.rows],
+            "credentials": [asdict(r) for r in self.credentials],
         }
 
     def to_markdown(self) -> str:
@@ -102,7 +122,19 @@ class DemoReport:
             for r in self.rows
         ]
         tail = ["", f"Check any file yourself: `pyosi detect {_first_file(self)} --key {KEY_FILE}`"]
-        return "\n".join(head + body + tail) + "\n"
+        creds = [
+            "",
+            "## Durable credentials: mark → strip → scan",
+            "",
+            "| file | step | verdict | label | rests on | own C2PA | recovered from watermark |",
+            "|---|---|---|---|---|---|---|",
+            *(
+                f"| `{c.file}` | {c.step} | {c.verdict} | {c.label_ko or ''} / {c.label_en or ''} "
+                f"| {c.rests_on} | {c.own_credentials or 'none'} | {_yes(c.recovered)} |"
+                for c in self.credentials
+            ),
+        ]
+        return "\n".join(head + body + tail + (creds if self.credentials else [])) + "\n"
 
 
 def _yes(flag: bool) -> str:
@@ -129,6 +161,94 @@ def render_table(report: DemoReport) -> Table:
             f"{r.psnr_db:.1f} dB",
         )
     return table
+
+
+def render_credentials(report: DemoReport) -> Table:
+    table = Table(
+        title="durable credentials: mark (label, watermark, XMP, signed C2PA) → strip → scan",
+        caption="stripped = re-saved without metadata; screenshot = crop 80%, ×0.7, JPEG 70",
+    )
+    for name in ("file", "verdict", "label", "own C2PA", "recovered from watermark"):
+        table.add_column(name, overflow="fold")
+    for c in report.credentials:
+        table.add_row(
+            c.file,
+            c.verdict,
+            f"{c.label_ko} / {c.label_en}" if c.label_ko else "",
+            c.own_credentials or "none",
+            "[green]yes[/]" if c.recovered else "no",
+        )
+    return table
+
+
+def _credentials_demo(out: Path, photo_name: str, pixels: ImageArray) -> list[CredentialsRow]:
+    """Mark one photo end to end, strip it two ways, and scan all three files."""
+    from PIL import Image
+
+    from pyosi.mark import mark_image_file
+    from pyosi.provenance.credentials import Generation
+    from pyosi.provenance.identity import Identity, init_development
+    from pyosi.provenance.store import ManifestStore
+    from pyosi.scan import scan_file
+    from pyosi.signals.base import ScanContext
+
+    data = out / "data"
+    if not (data / "identity" / "signer-chain.pem").exists():
+        init_development(data / "identity", organisation="pyosi demo")
+    identity = Identity.load(data / "identity")
+    key_path = data / "keys" / "default.json"
+    if key_path.exists():
+        key = WatermarkKey.load(key_path)
+    else:
+        (data / "keys").mkdir(parents=True, exist_ok=True)
+        key = WatermarkKey.generate()
+        key.save(key_path)
+    store = ManifestStore(f"sqlite:///{data / 'pyosi.db'}")
+    folder = out / "credentials"
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / f"{photo_name}-source.png"
+    _write(source, encode(pixels, "PNG"))
+    generated = folder / "generated.jpg"
+    mark_image_file(
+        source,
+        generated,
+        key=key,
+        generation=Generation(model="pyosi-demo-diffusion", model_version="1.0"),
+        identity=identity,
+        store=store,
+        label="both",
+        overwrite=True,
+    )
+    source.unlink()
+    with Image.open(generated) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    # Re-saved without metadata (what most upload pipelines do), and a screenshot-like copy.
+    _write(folder / "stripped.jpg", encode(rgb, "JPEG", 85))
+    _write(folder / "screenshot.jpg", encode(get_attack("screenshot")(rgb), "JPEG", 70))
+    anchors = (data / "identity" / "dev-root-ca.pem").read_text()
+    context = ScanContext(keys=[key], anchors=anchors, store=store)
+    rows = []
+    for name, step in (
+        ("generated.jpg", "marked"),
+        ("stripped.jpg", "stripped"),
+        ("screenshot.jpg", "screenshot"),
+    ):
+        r = scan_file(folder / name, context)
+        label = r.decision.label
+        rows.append(
+            CredentialsRow(
+                file=f"credentials/{name}",
+                step=step,
+                verdict=r.verdict.value,
+                label_ko=label.ko if label else None,
+                label_en=label.en if label else None,
+                rests_on=", ".join(label.rests_on) if label else "",
+                own_credentials=(r.credentials or {}).get("state"),
+                recovered=r.recovered is not None,
+            )
+        )
+    store.close()
+    return rows
 
 
 def _deliver(attack: Attack, marked: ImageArray) -> tuple[bytes, str]:
@@ -199,6 +319,10 @@ def run_demo(
             )
         if progress is not None:
             progress(f"{photo.name}: marked and checked after {len(pipelines)} pipelines")
+    if photos:
+        report.credentials = _credentials_demo(out, photos[0].name, photos[0].pixels)
+        if progress is not None:
+            progress("credentials: marked, stripped, screenshotted and scanned")
     report.seconds = time.perf_counter() - started
     _write(out / "report.json", (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     _write(out / "report.md", report.to_markdown().encode())

@@ -8,6 +8,8 @@
     │   └── ImageTooSmallError      too small to carry (or to find) a watermark
     ├── InvalidKeyError             a key file or key bytes that are not a valid pyosi key
     ├── InvalidPayloadError         a payload that is not exactly 8 bytes
+    ├── IdentityError               no usable C2PA signing identity (certificate, key, callback)
+    ├── ProvenanceError             Content Credentials could not be written or read
     └── OutputError                 an output cannot be written (or would overwrite the input)
 
 The CLI maps each class to an exit code (see ``pyosi.cli``); messages say what to do next.
@@ -54,6 +56,16 @@ class InvalidPayloadError(PyosiError, ValueError):
     """A payload that is not exactly 8 bytes."""
 
     exit_code = 2
+
+
+class IdentityError(PyosiError):
+    """No usable signing identity: missing, unreadable or mismatched certificate and key."""
+
+    exit_code = 4
+
+
+class ProvenanceError(PyosiError):
+    """Content Credentials could not be written (or a manifest store could not be used)."""
 
 
 class OutputError(PyosiError):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-import pyosi.cli.mark
+import pyosi.mark
 from pyosi.cli import get_app
 from pyosi.cli.mark import parse_payload
 from pyosi.errors import PyosiError
@@ -189,7 +189,7 @@ def _raise_in_mark(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise exc
 
-    monkeypatch.setattr(pyosi.cli.mark, "load_image", boom)
+    monkeypatch.setattr(pyosi.mark, "load_image", boom)
 
 
 def test_internal_error(

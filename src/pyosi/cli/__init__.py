@@ -60,12 +60,14 @@ def _register() -> None:
     global _registered  # noqa: PLW0603 - the app is module-level; register each command once
     if _registered:
         return
-    from pyosi.cli import bench, demo, detect, keys, mark
+    from pyosi.cli import bench, demo, detect, identity, keys, mark, scan
 
     app.add_typer(keys.app, name="key")
     app.add_typer(mark.app, name="mark")
+    app.add_typer(identity.app, name="identity")
     app.add_typer(bench.app, name="bench")
     detect.register(app)
+    scan.register(app)
     demo.register(app)
     _registered = True
 

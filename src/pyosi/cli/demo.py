@@ -20,17 +20,19 @@ def demo(
         Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for the demo's files.")
     ] = Path("pyosi-demo"),
 ) -> None:
-    """Mark sample photos, pass them through social-media-like pipelines, and detect.
+    """Mark sample photos, pass them through social-media-like pipelines, detect, and scan.
 
     Writes the key, the marked and attacked images and report.json / report.md into DIR.
     Needs scikit-image for the photos: pip install 'pyosi[demo]'.
     """
-    from pyosi.demo import render_table, run_demo
+    from pyosi.demo import render_credentials, render_table, run_demo
 
     err = stderr()
     report = run_demo(out, progress=lambda message: err.print(f"[dim]{escape(message)}[/]"))
     console = stdout()
     console.print(render_table(report))
+    if report.credentials:
+        console.print(render_credentials(report))
     ok = sum(r.payload_ok for r in report.rows)
     console.print(
         f"payload recovered in {ok} of {len(report.rows)} cases in {report.seconds:.1f} s; "

@@ -6,8 +6,9 @@ import contextlib
 import io
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageCms
@@ -65,18 +66,31 @@ def check_output(
 def atomic_save(
     image: Image.Image, target: Path, fmt: str, params: dict[str, Any], *, replace: bool
 ) -> None:
-    """Encode to a temporary file beside ``target``, fsync it, then move it into place.
+    """Encode ``image`` to ``target`` atomically (see :func:`atomic_write`)."""
+    atomic_write(target, lambda f: image.save(f, format=fmt, **params), replace=replace)
+
+
+def atomic_write_bytes(target: Path, data: bytes, *, replace: bool, mode: int = 0o666) -> None:
+    """Write ``data`` to ``target`` atomically (see :func:`atomic_write`)."""
+    atomic_write(target, lambda f: f.write(data), replace=replace, mode=mode)
+
+
+def atomic_write(
+    target: Path, writer: Callable[[BinaryIO], object], *, replace: bool, mode: int = 0o666
+) -> None:
+    """Write to a temporary file beside ``target``, fsync it, then move it into place.
 
     On any failure the temporary file is removed, so ``target`` is either untouched or complete.
     Without ``replace`` an existing ``target`` is never overwritten, even one created meanwhile.
+    ``mode`` applies from creation (0o600 for secrets: never readable by others, even briefly).
     """
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     created = False
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         created = True
         with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt, **params)
+            writer(f)
             f.flush()
             os.fsync(f.fileno())
         _publish(tmp, target, replace=replace)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import functools
 import io
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from pyosi.errors import (
     CorruptMediaError,
@@ -29,6 +28,7 @@ from pyosi.errors import (
     UnsupportedMediaError,
 )
 from pyosi.media._write import atomic_save, check_output, prepare_for_format
+from pyosi.media.sniff import HEAD_BYTES, open_regular, sniff_mime
 
 DEFAULT_MAX_PIXELS = 150_000_000
 MAX_PIXELS_ENV = "PYOSI_MAX_PIXELS"
@@ -42,18 +42,9 @@ _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
 # Formats that hold an ICC profile and an EXIF block.
 _METADATA_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "TIFF"})
 _LOSSY_FORMATS = frozenset({"JPEG", "MPO", "JPEG2000", "AVIF"})
-# Signatures of common formats, to call a file that Pillow rejects "damaged" rather than "not an
-# image": (offset, magic, name).
-_SIGNATURES = (
-    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
-    (0, b"\xff\xd8\xff", "JPEG"),
-    (0, b"GIF8", "GIF"),
-    (0, b"II*\x00", "TIFF"),
-    (0, b"MM\x00*", "TIFF"),
-    (8, b"WEBP", "WebP"),
-    (0, b"BM", "BMP"),
-)
 _ORIENTATION = 0x0112
+_MIME_NAMES = {"image/webp": "WebP"}
+_TIFF_XMP_TAG = 700
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -106,19 +97,9 @@ def load_image(
     if isinstance(source, bytes):
         return _load(io.BytesIO(source), None, len(source), limit)
     path = Path(source)
-    try:
-        st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            raise MediaError(f"{path} is a directory, not an image file")
-        if not stat.S_ISREG(st.st_mode):
-            raise MediaError(f"{path} is not a regular file")
-        f = path.open("rb")
-    except FileNotFoundError:
-        raise MediaError(f"{path}: no such file") from None
-    except OSError as e:
-        raise MediaError(f"cannot read {path}: {e.strerror or e}") from None
+    f, size = open_regular(path)
     with f:
-        return _load(f, path, st.st_size, limit)
+        return _load(f, path, size, limit)
 
 
 def save_image(
@@ -128,20 +109,20 @@ def save_image(
     like: LoadedImage | None = None,
     format: str | None = None,
     quality: int = DEFAULT_QUALITY,
+    xmp: bytes | None = None,
     overwrite: bool = False,
     overwrite_input: bool = False,
 ) -> Path:
     """Write ``image`` atomically and return the path written.
 
     The format comes from ``format``, else the file extension, else ``like.format``. ICC profile
-    and EXIF come from ``like`` (else ``image.info``) where the format can hold them. Modes the
-    format cannot store are converted, except transparency, which is never dropped silently: an
-    image with real alpha bound for JPEG raises :class:`OutputError`. An existing file is kept
-    unless ``overwrite``; ``like``'s own file is kept unless ``overwrite_input``.
+    and EXIF come from ``like`` (else ``image.info``) where the format can hold them; ``xmp`` is
+    an XMP packet to embed (JPEG, PNG, WebP, TIFF). Modes the format cannot store are converted,
+    except transparency, which is never dropped silently: an image with real alpha bound for JPEG
+    raises :class:`OutputError`. An existing file is kept unless ``overwrite``; ``like``'s own
+    file is kept unless ``overwrite_input``.
     """
     target = Path(path)
-    if not 1 <= quality <= 100:
-        raise OutputError(f"quality must be between 1 and 100, not {quality}")
     fmt = output_format(target, format, like)
     check_output(
         target,
@@ -149,6 +130,41 @@ def save_image(
         overwrite=overwrite,
         overwrite_input=overwrite_input,
     )
+    out, params = _encoding(image, fmt, like=like, quality=quality, xmp=xmp)
+    atomic_save(out, target, fmt, params, replace=overwrite or overwrite_input)
+    return target
+
+
+def encode_image(
+    image: Image.Image,
+    format: str,
+    *,
+    like: LoadedImage | None = None,
+    quality: int = DEFAULT_QUALITY,
+    xmp: bytes | None = None,
+) -> bytes:
+    """The bytes :func:`save_image` would write, for callers that post-process them (signing)."""
+    fmt = _FORMAT_ALIASES.get(format.upper(), format.upper())
+    out, params = _encoding(image, fmt, like=like, quality=quality, xmp=xmp)
+    buf = io.BytesIO()
+    try:
+        out.save(buf, format=fmt, **params)
+    except (OSError, ValueError) as e:
+        raise OutputError(f"cannot encode {fmt}: {e}") from None
+    return buf.getvalue()
+
+
+def _encoding(
+    image: Image.Image,
+    fmt: str,
+    *,
+    like: LoadedImage | None,
+    quality: int,
+    xmp: bytes | None,
+) -> tuple[Image.Image, dict[str, object]]:
+    """The image converted for ``fmt`` and Pillow's save parameters."""
+    if not 1 <= quality <= 100:
+        raise OutputError(f"quality must be between 1 and 100, not {quality}")
     icc = like.icc_profile if like is not None else image.info.get("icc_profile")
     exif = like.exif if like is not None else image.info.get("exif")
     out, icc = prepare_for_format(image, fmt, icc if isinstance(icc, bytes) else None)
@@ -168,8 +184,22 @@ def save_image(
             params["quality"] = quality
     elif fmt == "TIFF":
         params["compression"] = "tiff_adobe_deflate"
-    atomic_save(out, target, fmt, params, replace=overwrite or overwrite_input)
-    return target
+    if xmp is not None:
+        params.update(_xmp_params(fmt, xmp))
+    return out, params
+
+
+def _xmp_params(fmt: str, xmp: bytes) -> dict[str, object]:
+    if fmt in {"JPEG", "WEBP"}:
+        return {"xmp": xmp}
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        # The key Adobe's XMP specification (part 3) gives for PNG: an uncompressed iTXt chunk.
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"), zip=False)
+        return {"pnginfo": info}
+    if fmt == "TIFF":
+        return {"tiffinfo": {_TIFF_XMP_TAG: xmp}}
+    raise OutputError(f"{fmt} files cannot carry XMP metadata; use .jpg, .png, .webp or .tif")
 
 
 def output_format(target: Path, format: str | None, like: LoadedImage | None) -> str:
@@ -270,11 +300,12 @@ def _pillow_bomb(name: str, limit: int) -> MediaTooLargeError:
 
 
 def _unidentified(fp: IO[bytes], name: str) -> MediaError:
+    # A known signature means "damaged", not "not an image".
     fp.seek(0)
-    head = fp.read(16)
-    for offset, magic, kind in _SIGNATURES:
-        if head[offset : offset + len(magic)] == magic:
-            return CorruptMediaError(f"{name} looks like {kind} but its header is damaged")
+    mime = sniff_mime(fp.read(HEAD_BYTES)) or ""
+    if mime.startswith("image/"):
+        kind = _MIME_NAMES.get(mime, mime.split("/")[1].upper())
+        return CorruptMediaError(f"{name} looks like {kind} but its header is damaged")
     return UnsupportedMediaError(f"{name} is not an image in a format pyosi reads")
 
 

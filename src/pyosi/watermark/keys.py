@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pyosi.errors import InvalidKeyError, OutputError
+from pyosi.media._write import atomic_write_bytes
 
 KEY_BYTES = 32
 _FILE_TYPE = "pyosi-watermark-key"
@@ -97,17 +98,7 @@ class WatermarkKey:
         target = Path(path)
         if target.exists() and not overwrite:
             raise OutputError(f"{target} exists; refusing to overwrite a key (use --force)")
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(target)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write key file {target}: {e.strerror}") from None
+        atomic_write_bytes(target, self.to_json().encode(), replace=overwrite, mode=0o600)
         return target
 
     @classmethod
