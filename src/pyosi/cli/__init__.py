@@ -60,14 +60,19 @@ def _register() -> None:
     global _registered  # noqa: PLW0603 - the app is module-level; register each command once
     if _registered:
         return
-    from pyosi.cli import bench, demo, detect, identity, keys, mark, scan
+    from pyosi.cli import admin, bench, demo, detect, identity, keys, mark, scan, serve
 
     app.add_typer(keys.app, name="key")
     app.add_typer(mark.app, name="mark")
     app.add_typer(identity.app, name="identity")
+    app.add_typer(admin.db_app, name="db")
+    app.add_typer(admin.users_app, name="users")
+    app.add_typer(admin.apikeys_app, name="apikeys")
+    app.add_typer(admin.audit_app, name="audit")
     app.add_typer(bench.app, name="bench")
     detect.register(app)
     scan.register(app)
+    serve.register(app)
     demo.register(app)
     _registered = True
 
