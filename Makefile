@@ -22,8 +22,10 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 	$(PIP) install --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("opencv-python-headless"))')"
 	@touch $@
 
-run: $(VENV)/.stamp-demo
-	$(BIN)/pyosi demo
+# The service on the embedded defaults (SQLite + files), in a data directory of its own so the
+# demo's sample items and demo election never reach a real installation's data.
+run: $(VENV)/.stamp-demo,service
+	PYOSI_DATA_DIR="$${PYOSI_DATA_DIR:-$(CURDIR)/pyosi-demo/service}" $(BIN)/pyosi serve --demo
 
 test: $(VENV)/.stamp-dev
 	$(BIN)/ruff check src tests

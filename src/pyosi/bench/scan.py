@@ -18,6 +18,7 @@ was put into it, so speed never comes at the cost of silently missed signals.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -32,6 +33,9 @@ from PIL import Image
 
 from pyosi.bench.samples import sample_images
 from pyosi.errors import OutputError
+from pyosi.provenance.identity import Identity
+from pyosi.provenance.store import ManifestStore
+from pyosi.watermark import WatermarkKey
 
 #: (kind, share of the corpus, expected verdict)
 MIX: tuple[tuple[str, float, str], ...] = (
@@ -88,13 +92,7 @@ def build_corpus(folder: Path, n_files: int, *, seed: int = 0) -> dict[str, str]
         manifest: dict[str, str] = json.loads(manifest_path.read_text())
         if len(manifest) == n_files and all((folder / "files" / f).exists() for f in manifest):
             return manifest
-    from pyosi.mark import mark_image_file
-    from pyosi.media import encode_image
-    from pyosi.provenance.credentials import Generation, ai_manifest, sign
-    from pyosi.provenance.identity import Identity, init_development
-    from pyosi.provenance.store import ManifestStore
-    from pyosi.provenance.xmp import build_packet
-    from pyosi.watermark import WatermarkKey
+    from pyosi.provenance.identity import init_development
 
     data = folder / "data"
     files = folder / "files"
@@ -119,59 +117,85 @@ def build_corpus(folder: Path, n_files: int, *, seed: int = 0) -> dict[str, str]
     kinds = [kind for (kind, _, _), c in zip(MIX, counts, strict=True) for _ in range(c)]
     rng.shuffle(kinds)
     manifest = {}
-    tmp_png = folder / "source.png"
     for i, kind in enumerate(kinds):
         name = f"{i:05d}-{kind}.jpg"
-        out = files / name
-        pixels = _variant(photos[i % len(photos)].pixels, rng)
-        im = Image.fromarray(pixels)
-        if kind in {"marked", "stripped"}:
-            im.save(tmp_png)
-            mark_image_file(
-                tmp_png,
-                out,
-                key=key,
-                generation=Generation(model="bench-diffusion"),
-                identity=identity,
-                store=store,
-                overwrite=True,
-            )
-            if kind == "stripped":
-                with Image.open(out) as m:
-                    m.convert("RGB").save(out, "JPEG", quality=85)
-        elif kind in {"c2pa-ai", "c2pa-camera"}:
-            gen = Generation(model="bench-diffusion")
-            manifest_def = ai_manifest(gen, title=name, mime="image/jpeg", content_id=None)
-            if kind == "c2pa-camera":
-                action = manifest_def["assertions"][0]["data"]["actions"][0]
-                action["digitalSourceType"] = (
-                    "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
-                )
-                action["softwareAgent"] = {"name": "BenchCam firmware", "version": "1.0"}
-                manifest_def["assertions"] = manifest_def["assertions"][:1]
-            signed = sign(encode_image(im, "JPEG", quality=90), manifest_def, identity)
-            out.write_bytes(signed)
-        elif kind == "a1111":
-            # As the WebUI writes JPEGs: piexif's big-endian EXIF with UserComment (UNICODE).
-            info = A1111_INFOTEXT.format(seed=int(rng.integers(1 << 31)))
-            im.save(out, "JPEG", quality=90, exif=_a1111_exif(info))
-        elif kind == "xmp":
-            xmp = build_packet(
-                digital_source_type="http://cv.iptc.org/newscodes/digitalsourcetype/"
-                "trainedAlgorithmicMedia",
-                creator_tool="bench",
-            )
-            out.write_bytes(encode_image(im, "JPEG", quality=90, xmp=xmp))
-        else:
-            im.save(out, "JPEG", quality=90)
+        pixels = sample_variant(photos[i % len(photos)].pixels, rng)
+        data_bytes = make_sample(
+            kind, Image.fromarray(pixels), name, key=key, identity=identity, store=store, rng=rng
+        )
+        (files / name).write_bytes(data_bytes)
         manifest[name] = kind
-    tmp_png.unlink(missing_ok=True)
     store.close()
     manifest_path.write_text(json.dumps(manifest, indent=0))
     return manifest
 
 
-def _variant(pixels: np.ndarray[Any, Any], rng: np.random.Generator) -> np.ndarray[Any, Any]:
+def make_sample(
+    kind: str,
+    im: Image.Image,
+    name: str,
+    *,
+    key: WatermarkKey,
+    identity: Identity,
+    store: ManifestStore | None,
+    rng: np.random.Generator,
+) -> bytes:
+    """One JPEG of a corpus ``kind`` (see the module docstring), as the real tools write it.
+
+    Marked files' manifests go into ``store`` (so stripped copies recover their credentials).
+    The service's demo data uses the same samples.
+    """
+    from pyosi.mark import mark_image
+    from pyosi.media import encode_image
+    from pyosi.provenance.credentials import Generation, ai_manifest, sign
+    from pyosi.provenance.xmp import build_packet
+
+    if kind in {"marked", "stripped"}:
+        marked = mark_image(
+            encode_image(im, "PNG"),
+            title=name,
+            format="JPEG",
+            key=key,
+            generation=Generation(model="bench-diffusion"),
+            identity=identity,
+            store=store,
+        )
+        if store is not None:
+            store.put(marked.record)
+        if kind == "marked":
+            return marked.data
+        with Image.open(io.BytesIO(marked.data)) as m:  # re-saved: metadata gone
+            return encode_image(m.convert("RGB"), "JPEG", quality=85)
+    if kind in {"c2pa-ai", "c2pa-camera"}:
+        gen = Generation(model="bench-diffusion")
+        manifest_def = ai_manifest(gen, title=name, mime="image/jpeg", content_id=None)
+        if kind == "c2pa-camera":
+            action = manifest_def["assertions"][0]["data"]["actions"][0]
+            action["digitalSourceType"] = (
+                "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
+            )
+            action["softwareAgent"] = {"name": "BenchCam firmware", "version": "1.0"}
+            manifest_def["assertions"] = manifest_def["assertions"][:1]
+        return sign(encode_image(im, "JPEG", quality=90), manifest_def, identity)
+    if kind == "a1111":
+        # As the WebUI writes JPEGs: piexif's big-endian EXIF with UserComment (UNICODE).
+        info = A1111_INFOTEXT.format(seed=int(rng.integers(1 << 31)))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=90, exif=_a1111_exif(info))
+        return buf.getvalue()
+    if kind == "xmp":
+        xmp = build_packet(
+            digital_source_type="http://cv.iptc.org/newscodes/digitalsourcetype/"
+            "trainedAlgorithmicMedia",
+            creator_tool="bench",
+        )
+        return encode_image(im, "JPEG", quality=90, xmp=xmp)
+    if kind == "plain":
+        return encode_image(im, "JPEG", quality=90)
+    raise ValueError(f"unknown sample kind {kind!r}")
+
+
+def sample_variant(pixels: np.ndarray[Any, Any], rng: np.random.Generator) -> np.ndarray[Any, Any]:
     """A distinct ≈1-MP image from a sample photo: random crop, flip, tint, resize."""
     h, w = pixels.shape[:2]
     ch, cw = int(h * rng.uniform(0.7, 1.0)), int(w * rng.uniform(0.7, 1.0))

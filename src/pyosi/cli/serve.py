@@ -1,18 +1,29 @@
-"""``pyosi serve``: run the service (Uvicorn, several workers) on the configured database."""
+"""``pyosi serve`` (the service, Uvicorn, several processes) and ``pyosi worker``."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from pyosi.cli._common import stderr
+from pyosi.cli._common import stderr, stdout
 from pyosi.errors import PyosiError
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("worker")(worker)
+
+
+def _uvicorn() -> object:
+    try:
+        import uvicorn
+    except ImportError:
+        raise PyosiError("the service needs its extra: pip install 'pyosi[service]'") from None
+    return uvicorn
 
 
 def serve(
@@ -21,22 +32,56 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes. Default: one per core.")
     ] = os.cpu_count() or 1,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Migrate the embedded database, make an admin login (printed) and load sample "
+            "items first: what `make run` does.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the API (OpenAPI at /docs) on $PYOSI_DATABASE_URL or the data directory's SQLite.
+    """Serve the API (OpenAPI at /docs) and the web UI (/ui/) on $PYOSI_DATABASE_URL or the
+    data directory's SQLite.
 
     The database must be migrated first (`pyosi db upgrade`); the service refuses to start on an
-    out-of-date schema rather than change it by itself.
+    out-of-date schema rather than change it by itself (--demo migrates).
     """
-    try:
-        import uvicorn
-    except ImportError:
-        raise PyosiError("the service needs its extra: pip install 'pyosi[service]'") from None
-    from pyosi.service.app import create_app
+    uvicorn = _uvicorn()
+    from pyosi.service.app import Settings, create_app
+    from pyosi.storage import open_database
 
+    login = None
+    if demo:
+        from pyosi.service import demo as demo_data
+
+        db = open_database()
+        login = demo_data.prepare(db)
+        db.dispose()
+    os.environ["PYOSI_WORKERS"] = str(workers)
+    # Counters from every worker process add up in one scrape (prometheus_client multiprocess).
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pyosi-metrics-"))
     # Fail here, once, with the clear message, rather than in every worker.
-    create_app().state.service.db.dispose()
-    stderr().print(f"pyosi service on http://{host}:{port}/ (API docs at /docs)")
-    uvicorn.run(
+    probe = create_app(Settings.from_env())
+    service = probe.state.service
+    added = 0
+    if demo:
+        from pyosi.service import demo as demo_data
+
+        stderr().print("loading sample items …")
+        added = demo_data.load_samples(service)
+    service.db.dispose()
+    url = f"http://{host if host not in ('0.0.0.0', '::') else 'localhost'}:{port}"
+    out = stdout()
+    out.print(f"pyosi service on [bold]{url}/ui/[/]  (API docs at {url}/docs)")
+    out.print(f"database: {escape(service.db.safe_url)}")
+    if login is not None:
+        secret = escape(login.password)
+        out.print(f"log in as [bold]{login.username}[/] with password [bold]{secret}[/]")
+        if added:
+            out.print(f"{added} sample items loaded")
+    out.print("Ctrl-C stops the service")
+    uvicorn.run(  # type: ignore[attr-defined]
         "pyosi.service.app:create_app",
         factory=True,
         host=host,
@@ -44,3 +89,21 @@ def serve(
         workers=workers,
         log_level="warning",
     )
+
+
+def worker() -> None:
+    """Run a background worker (jobs, webhook deliveries) on its own, e.g. on another machine
+    against the same PostgreSQL database. Every service process also runs one by default."""
+    from pyosi.service.app import Settings, create_app
+    from pyosi.service.worker import Worker
+
+    settings = Settings.from_env()
+    settings.run_worker = False
+    app = create_app(settings)
+    stderr().print("pyosi worker running; Ctrl-C stops it")
+    try:
+        Worker(app.state.service).run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.state.service.db.dispose()

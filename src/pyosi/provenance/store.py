@@ -45,15 +45,20 @@ def new_content_id() -> bytes:
 class ManifestStore:
     """Put and get manifests by content id. Safe to share between threads; open one per process."""
 
-    def __init__(self, url: str | None = None, *, upgrade: bool = True) -> None:
+    def __init__(
+        self, url: str | None = None, *, upgrade: bool = True, database: Database | None = None
+    ) -> None:
         """Open the store in ``url`` (default: the data directory's database).
 
         ``upgrade`` migrates an out-of-date schema first (what the CLI wants on the embedded
-        default); without it an out-of-date database is an error.
+        default); without it an out-of-date database is an error. ``database``: use this open
+        database (and its connection pool) as it is; the caller owns it.
         """
+        self._owned = database is None
         try:
-            self._db: Database = open_database(url)
-            self._db.ensure_current(upgrade=upgrade)
+            self._db: Database = database or open_database(url)
+            if self._owned:
+                self._db.ensure_current(upgrade=upgrade)
         except PyosiError as e:
             raise ProvenanceError(f"cannot open the manifest store: {e}") from None
         self._engine = self._db.engine
@@ -122,4 +127,5 @@ class ManifestStore:
         return self.get(content_id) is not None
 
     def close(self) -> None:
-        self._engine.dispose()
+        if self._owned:
+            self._engine.dispose()

@@ -1,16 +1,21 @@
 """The FastAPI application: ``create_app(settings)``; nothing happens at import time.
 
-Errors become RFC 9457 problem documents in one handler; authentication and permissions are one
-dependency; every response carries security headers. Routes live in :mod:`pyosi.service.api`.
+Errors become RFC 9457 problem documents in one handler; who the caller is and what they may do
+is decided in :meth:`Service.require`; every response carries security headers; request bodies
+are cut off at the upload limit while they stream in. Routes live in :mod:`pyosi.service.api`
+and :mod:`pyosi.service.ui`; the domain logic they call lives beside them in this package.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,91 +26,178 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pyosi import __version__
-from pyosi.errors import MediaError, PyosiError
+from pyosi.errors import InvalidKeyError, MediaError, PyosiError, UnsupportedMediaError
+from pyosi.policy.engine import PolicyError
 from pyosi.provenance.store import ManifestStore
-from pyosi.service.auth import AuthError, Permission, Principal, resolve_api_key
+from pyosi.service import metrics
+from pyosi.service.auth import AuthError, Permission, Principal, resolve_api_key, resolve_session
 from pyosi.service.blobs import BlobStore
-from pyosi.service.items import InvalidRequestError, NotFoundError
+from pyosi.service.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+)
+from pyosi.service.partners import KeyCache
+from pyosi.service.secrets import SecretKeyError
+from pyosi.signals.base import ScanContext
 from pyosi.storage import Database, open_database
 
-MAX_UPLOAD_ENV = "PYOSI_MAX_UPLOAD_BYTES"
-_CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+log = logging.getLogger("pyosi.service")
+
+SESSION_COOKIE = "pyosi_session"
+CSRF_HEADER = "x-csrf-token"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_MAX_UPLOAD = 64 << 20
+DEFAULT_ASYNC_BYTES = 16 << 20
 
 
-class ForbiddenError(PyosiError):
-    """Authenticated, but the role may not do this."""
-
-
-class RateLimitedError(PyosiError):
-    """Too many requests from one key or address."""
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip().replace("_", "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise PyosiError(f"${name} must be a whole number >= 0, not {raw!r}")
+    return value
 
 
 @dataclass
 class Settings:
-    """Service settings, from ``PYOSI_*`` environment variables by default."""
+    """Service settings; :meth:`from_env` reads the ``PYOSI_*`` variables (docs/service.md)."""
 
     database_url: str | None = None
     blob_dir: Path | None = None
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
-    #: Requests per minute for each API key, and for each address on public endpoints.
-    key_rate_per_minute: int = 600
+    #: Uploads larger than this are scanned in the background (202 + a job URL).
+    async_bytes: int = DEFAULT_ASYNC_BYTES
+    #: Requests per minute per API key or user, and per address on public endpoints. The service
+    #: runs several processes; each enforces its share (limit / workers).
+    key_rate_per_minute: int = 1200
     public_rate_per_minute: int = 60
+    workers: int = 1
+    #: Run the background worker (jobs, webhooks) in a thread of this process.
+    run_worker: bool = True
+    #: Mark Secure on cookies (behind HTTPS); off for http://localhost.
+    secure_cookies: bool = False
     trust: list[Path] = field(default_factory=list)
 
     @classmethod
     def from_env(cls) -> Settings:
         blob = os.environ.get("PYOSI_BLOB_DIR")
         return cls(
-            database_url=os.environ.get("PYOSI_DATABASE_URL"),
+            database_url=os.environ.get("PYOSI_DATABASE_URL") or None,
             blob_dir=Path(blob) if blob else None,
-            max_upload_bytes=int(os.environ.get(MAX_UPLOAD_ENV, DEFAULT_MAX_UPLOAD)),
+            max_upload_bytes=_env_int("PYOSI_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD),
+            async_bytes=_env_int("PYOSI_ASYNC_BYTES", DEFAULT_ASYNC_BYTES),
+            key_rate_per_minute=_env_int("PYOSI_KEY_RATE", 1200),
+            public_rate_per_minute=_env_int("PYOSI_PUBLIC_RATE", 60),
+            workers=max(1, _env_int("PYOSI_WORKERS", 1)),
+            run_worker=os.environ.get("PYOSI_WORKER", "1") != "0",
+            secure_cookies=os.environ.get("PYOSI_SECURE_COOKIES", "0") == "1",
         )
 
 
 class RateLimiter:
-    """A sliding one-minute window per caller; in-process (each worker counts its own share)."""
+    """A sliding one-minute window per caller, in this process."""
 
     def __init__(self) -> None:
         self._hits: dict[str, deque[float]] = defaultdict(deque)
         self._lock = threading.Lock()
 
     def check(self, who: str, per_minute: int) -> None:
+        if per_minute <= 0:
+            return  # 0: unlimited
         now = time.monotonic()
         with self._lock:
             hits = self._hits[who]
             while hits and now - hits[0] > 60:
                 hits.popleft()
             if len(hits) >= per_minute:
-                raise RateLimitedError(f"more than {per_minute} requests a minute; slow down")
+                retry = max(1, math.ceil(60 - (now - hits[0])))
+                raise RateLimitedError(
+                    f"more than {per_minute} requests a minute; retry in {retry} s", retry
+                )
             hits.append(now)
+            if len(self._hits) > 100_000:  # forget idle callers rather than grow without end
+                for k in [k for k, v in self._hits.items() if not v or now - v[-1] > 60]:
+                    del self._hits[k]
 
 
 @dataclass
 class Service:
-    """Everything a request needs, built once per application."""
+    """Everything a request needs, built once per process."""
 
     settings: Settings
     db: Database
     blobs: BlobStore
     limiter: RateLimiter
     store: ManifestStore
+    keys: KeyCache
+    anchors: str | None
+    worker: Any = None
 
-    def authenticate(self, request: Request) -> Principal:
+    def per_process(self, per_minute: int) -> int:
+        return 0 if per_minute <= 0 else max(1, math.ceil(per_minute / self.settings.workers))
+
+    def principal(self, request: Request) -> Principal | None:
+        """Who is calling (API key or session cookie), or None; rate-limits known callers."""
+        if hasattr(request.state, "principal"):
+            cached: Principal | None = request.state.principal
+            return cached
+        principal: Principal | None = None
         token = _bearer(request)
-        if token is None:
-            raise AuthError("authentication required: send 'Authorization: Bearer <API key>'")
-        principal = resolve_api_key(self.db.engine, token)
-        if principal is None:
-            raise AuthError("unknown or revoked API key")
-        self.limiter.check(principal.name, self.settings.key_rate_per_minute)
+        if token is not None:
+            principal = resolve_api_key(self.db.engine, token)
+            if principal is None:
+                raise AuthError("unknown or revoked API key")
+        elif cookie := request.cookies.get(SESSION_COOKIE):
+            principal = resolve_session(self.db.engine, cookie)
+        if principal is not None:
+            self.limiter.check(principal.name, self.per_process(self.settings.key_rate_per_minute))
+        request.state.principal = principal
         return principal
 
-    def require(self, request: Request, permission: Permission) -> Principal:
-        principal = self.authenticate(request)
+    def require(
+        self, request: Request, permission: Permission, *, csrf: str | None = None
+    ) -> Principal:
+        """The caller, if they may do ``permission``; browsers must also prove the CSRF token.
+
+        ``csrf`` is the token a form posted; JSON calls from a browser send the
+        ``X-CSRF-Token`` header. API keys need neither (no ambient authority to abuse).
+        """
+        principal = self.principal(request)
+        if principal is None:
+            raise AuthError(
+                "authentication required: send 'Authorization: Bearer <API key>' or log in"
+            )
+        if principal.csrf_token is not None and request.method in _UNSAFE:
+            given = csrf or request.headers.get(CSRF_HEADER)
+            if not given or not _same(given, principal.csrf_token):
+                raise ForbiddenError("missing or wrong CSRF token; reload the page and try again")
         if not principal.can(permission):
             raise ForbiddenError(f"role {principal.role.value!r} may not {permission.value}")
         return principal
+
+    def limit_public(self, request: Request) -> None:
+        client = request.client.host if request.client else "unknown"
+        self.limiter.check(f"ip:{client}", self.per_process(self.settings.public_rate_per_minute))
+
+    def scan_context(self) -> ScanContext:
+        # Keys are read per scan (cheaply) so a newly registered partner key applies at once.
+        return ScanContext(
+            keys=self.keys.keys(self.db.engine), anchors=self.anchors, store=self.store
+        )
+
+
+def _same(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def _bearer(request: Request) -> str | None:
@@ -119,9 +211,14 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (AuthError, 401, "unauthorized"),
     (ForbiddenError, 403, "forbidden"),
     (NotFoundError, 404, "not-found"),
+    (ConflictError, 409, "conflict"),
     (RateLimitedError, 429, "rate-limited"),
     (InvalidRequestError, 400, "invalid-request"),
+    (PolicyError, 422, "invalid-policy"),
+    (UnsupportedMediaError, 415, "unsupported-media"),
     (MediaError, 422, "unreadable-media"),
+    (InvalidKeyError, 400, "invalid-key"),
+    (SecretKeyError, 500, "server-secret"),
     (PyosiError, 400, "bad-request"),
 ]
 
@@ -134,27 +231,135 @@ def problem(status: int, kind: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status, media_type="application/problem+json", headers=headers)
 
 
+def status_for(exc: PyosiError) -> tuple[int, str]:
+    for cls, status, kind in _STATUS:
+        if isinstance(exc, cls):
+            return status, kind
+    return 400, "bad-request"  # pragma: no cover - PyosiError is last
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # Scripts and styles come only from /static: no inline script can run.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
+
+
+class BodyLimit:
+    """Pure ASGI middleware: refuse a request body over ``limit`` bytes, even one sent chunked.
+
+    The Content-Length check answers at once; a body without one is counted as it streams in and
+    cut off (413) as soon as it passes the limit, before it is spooled anywhere.
+    """
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+        refused = False
+
+        async def limited_receive() -> MutableMapping[str, Any]:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message: MutableMapping[str, Any] = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    # Answer now and tell the app the client went away: it stops reading, and
+                    # whatever it answers is dropped.
+                    refused = True
+                    await _too_large(self.limit)(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: MutableMapping[str, Any]) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return problem(413, "too-large", f"request bodies are limited to {limit} bytes")
+
+
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
     """Build the application; refuses a database whose schema is not current."""
     settings = settings or Settings.from_env()
     db = open_database(settings.database_url)
     if check_schema:
         db.check_current()
-    store = ManifestStore(db.url, upgrade=False)
-    service = Service(settings, db, BlobStore(settings.blob_dir), RateLimiter(), store)
+    from pyosi.provenance.credentials import trust_anchors
+
+    store = ManifestStore(database=db)  # one connection pool per process
+    service = Service(
+        settings=settings,
+        db=db,
+        blobs=BlobStore(settings.blob_dir),
+        limiter=RateLimiter(),
+        store=store,
+        keys=KeyCache(),
+        anchors=trust_anchors(settings.trust),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_worker:
+            from pyosi.service.worker import Worker
+
+            service.worker = Worker(service).start()
+        yield
+        if service.worker is not None:
+            service.worker.stop()
+        db.dispose()
+
     app = FastAPI(
         title="pyosi",
         version=__version__,
-        description="Label AI-generated media: scans, review, credentials, audit.",
+        description=(
+            "Label AI-generated media: scans, review, durable credentials, policy, elections, "
+            "reports, webhooks and audit. Authenticate with `Authorization: Bearer <API key>`."
+        ),
+        lifespan=lifespan,
     )
     app.state.service = service
 
     @app.exception_handler(PyosiError)
-    async def _pyosi_error(_request: Request, exc: PyosiError) -> JSONResponse:
-        for cls, status, kind in _STATUS:
-            if isinstance(exc, cls):
-                return problem(status, kind, str(exc))
-        return problem(400, "bad-request", str(exc))  # pragma: no cover - PyosiError is last
+    async def _pyosi_error(request: Request, exc: PyosiError) -> Response:
+        status, kind = status_for(exc)
+        if status >= 500:
+            log.error("%s: %s", kind, exc)
+        extra: dict[str, Any] = {}
+        headers = {}
+        if isinstance(exc, RateLimitedError):
+            headers["Retry-After"] = str(exc.retry_after)
+        from pyosi.service.ui import wants_html
+
+        if wants_html(request):
+            from pyosi.service.ui import error_page
+
+            return error_page(request, status, str(exc))
+        response = problem(status, kind, str(exc), **extra)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -164,29 +369,44 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         return problem(422, "invalid-request", "the request does not match the API", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        from pyosi.service.ui import error_page, wants_html
+
+        if wants_html(request):
+            return error_page(request, exc.status_code, str(exc.detail))
         return problem(exc.status_code, "http-error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(500, "internal-error", "internal error; the server log has the details")
 
     @app.middleware("http")
     async def _headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_upload_bytes + 65536:
-            return problem(
-                413, "too-large", f"uploads are limited to {settings.max_upload_bytes} bytes"
-            )
+        started = time.perf_counter()
         response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+        for k, v in SECURITY_HEADERS.items():
+            response.headers.setdefault(k, v)
+        if request.url.path.startswith(("/v1/", "/ui/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        route = request.scope.get("route")
+        metrics.observe(
+            request.method,
+            getattr(route, "path", "unmatched"),
+            response.status_code,
+            time.perf_counter() - started,
         )
         return response
 
-    from pyosi.service import api
+    from fastapi.staticfiles import StaticFiles
+
+    from pyosi.service import api, ui
 
     app.include_router(api.router)
+    app.include_router(ui.router)
+    app.add_exception_handler(ui.LoginRequiredError, ui.login_redirect)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 65536)
     return app

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
+from pyosi.storage import reading
 from pyosi.storage.schema import audit_log
 
 GENESIS = "0" * 64
@@ -31,6 +32,18 @@ class AuditEntry:
     details: Mapping[str, Any]
     prev_hash: str
     hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": _utc(self.at).isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "subject": self.subject,
+            "details": dict(self.details),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,7 @@ def verify(engine: Engine) -> ChainReport:
     """Walk the chain in order; report the first entry that does not hold."""
     prev = GENESIS
     n = 0
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(audit_log).order_by(audit_log.c.id)).mappings()
         for row in rows:
             n += 1

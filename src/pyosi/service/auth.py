@@ -16,12 +16,12 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pyosi.errors import PyosiError
 from pyosi.service import audit
-from pyosi.storage.schema import api_keys, users
+from pyosi.storage.schema import api_keys, sessions, users
 
 
 class Role(StrEnum):
@@ -46,6 +46,7 @@ class Permission(StrEnum):
     MANAGE_WEBHOOKS = "manage-webhooks"
     READ_AUDIT = "read-audit"
     MANAGE_USERS = "manage-users"
+    READ_JOBS = "read-jobs"
 
 
 _ALL = frozenset(Role)
@@ -63,10 +64,12 @@ PERMISSIONS: dict[Permission, frozenset[Role]] = {
     Permission.MANAGE_WEBHOOKS: frozenset({Role.ADMIN}),
     Permission.READ_AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
     Permission.MANAGE_USERS: frozenset({Role.ADMIN}),
+    Permission.READ_JOBS: frozenset({Role.ADMIN, Role.INGEST, Role.REVIEWER, Role.GENERATOR}),
 }
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_PASSWORD = 10
+SESSION_HOURS = 12
 
 
 class AuthError(PyosiError):
@@ -81,6 +84,12 @@ class Principal:
 
     name: str
     role: Role
+    #: The session's CSRF token when the caller came with a session cookie (a browser).
+    csrf_token: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name.split(":", 1)[-1]
 
     def can(self, permission: Permission) -> bool:
         return self.role in PERMISSIONS[permission]
@@ -148,6 +157,140 @@ def login(engine: Engine, username: str, password: str) -> Principal:
     return Principal(f"user:{username}", Role(row["role"]))
 
 
+@dataclass(frozen=True)
+class Session:
+    token: str  # goes into the cookie; only its hash is stored
+    principal: Principal
+    expires_at: dt.datetime
+
+
+def start_session(engine: Engine, username: str, password: str) -> Session:
+    """Log in (audited, good or bad) and open a server-side session."""
+    principal = login(engine, username, password)
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    now = _now()
+    expires = now + dt.timedelta(hours=SESSION_HOURS)
+    with engine.begin() as conn:
+        user_id = conn.execute(select(users.c.id).where(users.c.username == username)).scalar_one()
+        conn.execute(delete(sessions).where(sessions.c.expires_at < now))
+        conn.execute(
+            insert(sessions).values(
+                token_hash=_key_hash(token),
+                user_id=user_id,
+                csrf_token=csrf,
+                created_at=now,
+                expires_at=expires,
+            )
+        )
+    return Session(token, Principal(principal.name, principal.role, csrf), expires)
+
+
+def resolve_session(engine: Engine, token: str) -> Principal | None:
+    """The user behind a session cookie, or None (unknown, expired, or the user disabled)."""
+    if not token or len(token) > 100:
+        return None
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(
+                    users.c.username,
+                    users.c.role,
+                    users.c.disabled,
+                    sessions.c.csrf_token,
+                    sessions.c.expires_at,
+                )
+                .join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.token_hash == _key_hash(token))
+            )
+            .mappings()
+            .first()
+        )
+    if row is None or row["disabled"] or _utc(row["expires_at"]) < _now():
+        return None
+    return Principal(f"user:{row['username']}", Role(row["role"]), row["csrf_token"])
+
+
+def end_session(engine: Engine, token: str) -> None:
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(users.c.username)
+            .join(sessions, users.c.id == sessions.c.user_id)
+            .where(sessions.c.token_hash == _key_hash(token))
+        ).first()
+        conn.execute(delete(sessions).where(sessions.c.token_hash == _key_hash(token)))
+        if row is not None:
+            audit.append(conn, actor=f"user:{row[0]}", action="logout", subject=row[0])
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    role: Role
+    disabled: bool
+    created_at: dt.datetime
+
+
+def list_users(engine: Engine) -> list[UserInfo]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(users).order_by(users.c.username)).mappings()
+        return [
+            UserInfo(r["username"], Role(r["role"]), r["disabled"], r["created_at"]) for r in rows
+        ]
+
+
+def set_user_disabled(engine: Engine, username: str, disabled: bool, *, actor: str) -> None:
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(users).where(users.c.username == username).values(disabled=disabled)
+        )
+        if done.rowcount != 1:
+            raise AuthError(f"no user {username!r}")
+        if disabled:
+            uid = select(users.c.id).where(users.c.username == username).scalar_subquery()
+            conn.execute(delete(sessions).where(sessions.c.user_id == uid))
+        audit.append(
+            conn,
+            actor=actor,
+            action="user.disable" if disabled else "user.enable",
+            subject=username,
+        )
+
+
+def set_password(engine: Engine, username: str, password: str, *, actor: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"passwords need at least {MIN_PASSWORD} characters")
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(users)
+            .where(users.c.username == username)
+            .values(password_hash=hash_password(password))
+        )
+        if done.rowcount != 1:
+            raise AuthError(f"no user {username!r}")
+        uid = select(users.c.id).where(users.c.username == username).scalar_subquery()
+        conn.execute(delete(sessions).where(sessions.c.user_id == uid))
+        audit.append(conn, actor=actor, action="user.password", subject=username)
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: str
+    name: str
+    role: Role
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+def list_api_keys(engine: Engine) -> list[ApiKeyInfo]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
+        return [
+            ApiKeyInfo(r["id"], r["name"], Role(r["role"]), r["created_at"], r["revoked_at"])
+            for r in rows
+        ]
+
+
 def create_api_key(engine: Engine, name: str, role: Role, *, actor: str) -> tuple[str, str]:
     """A new key: returns (public id, the full key — shown once, stored only as a hash)."""
     key_id = secrets.token_hex(6)
@@ -205,3 +348,7 @@ def _key_hash(secret: str) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

@@ -11,6 +11,7 @@ from pyosi.storage.database import (
     DatabaseNotMigratedError,
     database_url,
     open_database,
+    reading,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "DatabaseNotMigratedError",
     "database_url",
     "open_database",
+    "reading",
 ]

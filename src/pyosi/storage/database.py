@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from pyosi.errors import PyosiError
@@ -168,12 +168,32 @@ def open_database(url: str | None = None) -> Database:
         raise PyosiError(f"cannot open the database {resolved.split('@')[-1]}: {e}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return Database(resolved, engine)
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite it does not take the write lock.
+
+    Every other transaction on SQLite starts with ``BEGIN IMMEDIATE``: a transaction that reads
+    and then writes (an audit entry after its chain's tail, a decision after its item) would
+    otherwise fail at once with "database is locked" when another writer got in between, since
+    SQLite cannot wait its way out of that. Use this for long reads (reports, chain checks).
+    """
+    return engine.connect().execution_options(pyosi_readonly=True)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    readonly = conn.get_execution_options().get("pyosi_readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL: readers never block the writer, so the service and CLI scans can share the file;
     # busy_timeout rides out the writer lock instead of failing with "database is locked".
+    # pysqlite's own transaction handling is off (isolation_level None) so that _sqlite_begin
+    # decides how each transaction begins.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=15000")

@@ -67,8 +67,9 @@ items = Table(
     Column("media_type", String(16)),
     Column("verdict", String(16), nullable=False, index=True),
     Column("status", String(24), nullable=False, index=True),
-    Column("label", String(64), index=True),  # the primary label's kind, for filtering
+    Column("label", String(64), index=True),  # the primary label's id, for filtering
     Column("election_related", Boolean, nullable=False, default=False),
+    Column("in_election_window", Boolean, nullable=False, default=False, index=True),
     Column("needs_review", Boolean, nullable=False, default=False),
     Column("policy_version", Integer),
     Column("uploader_id", String(128), index=True),
@@ -76,6 +77,7 @@ items = Table(
     Column("context", JSON, nullable=False),
     Column("outcome", JSON, nullable=False),  # labels, actions, reasons (policy engine)
     Column("scan", JSON, nullable=False),  # pyosi.scan/1 document
+    Column("updated_at", TS, nullable=False),
 )
 
 users = Table(
@@ -87,6 +89,18 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+)
+
+#: Web sessions, server-side so a logout or a disabled user ends them at once. The cookie holds
+#: a random token; only its SHA-256 is stored. Each session has its own CSRF token.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False, index=True),
 )
 
 api_keys = Table(
@@ -109,7 +123,7 @@ decisions = Table(
     Column("action", String(24), nullable=False),
     Column("reason", Text, nullable=False),
     Column("label", JSON),
-    Column("policy_version", Integer),
+    Column("policy_version", Integer, nullable=False),
     Column("created_at", TS, nullable=False),
 )
 
@@ -127,24 +141,30 @@ audit_log = Table(
     Column("hash", String(64), nullable=False, unique=True),
 )
 
+#: Every policy ever in force; the newest is the one applied. Empty: the shipped default.
 policy_versions = Table(
     "policy_versions",
     metadata,
-    Column("version", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
     Column("created_at", TS, nullable=False),
     Column("author", String(128), nullable=False),
+    Column("comment", Text),
     Column("text", Text, nullable=False),
 )
 
+#: The election calendar (Election Act Art. 82-8 windows), seeded from the shipped one.
 elections = Table(
     "elections",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slug", String(64), nullable=False, unique=True),
     Column("date", Date, nullable=False, index=True),
     Column("name_ko", Text, nullable=False),
     Column("name_en", Text, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("verify", Boolean, nullable=False, default=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("utc_offset_minutes", Integer, nullable=False, default=540),
 )
 
 #: Registered partners' watermark keys, encrypted at rest (never returned by the API).
@@ -163,27 +183,34 @@ webhooks = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
     Column("secret_encrypted", LargeBinary, nullable=False),
     Column("events", JSON, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", TS, nullable=False),
 )
 
+#: One row per (event, subscriber): the delivery log, and the queue the deliverer works from.
 deliveries = Table(
     "deliveries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("webhook_id", Integer, ForeignKey("webhooks.id"), nullable=False, index=True),
+    Column("event_id", String(32), nullable=False),
     Column("event", String(64), nullable=False),
     Column("payload", JSON, nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", TS, index=True),
+    Column("lease_until", TS),
     Column("last_error", Text),
+    Column("last_status_code", Integer),
+    Column("delivered_at", TS),
     Column("created_at", TS, nullable=False),
 )
 
-#: Background work (large files, folders): the API answers 202 with the job's URL.
+#: Background work (large uploads): the API answers 202 with the job's URL. A worker leases a
+#: job; if it dies, the lease runs out and another worker takes the job again.
 jobs = Table(
     "jobs",
     metadata,
@@ -193,6 +220,9 @@ jobs = Table(
     Column("payload", JSON, nullable=False),
     Column("result", JSON),
     Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_until", TS),
+    Column("created_by", String(128), nullable=False),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
 )
