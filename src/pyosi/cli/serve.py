@@ -58,9 +58,6 @@ def serve(
         db = open_database()
         login = demo_data.prepare(db)
         db.dispose()
-    os.environ["PYOSI_WORKERS"] = str(workers)
-    # Counters from every worker process add up in one scrape (prometheus_client multiprocess).
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pyosi-metrics-"))
     # Fail here, once, with the clear message, rather than in every worker.
     probe = create_app(Settings.from_env())
     service = probe.state.service
@@ -81,6 +78,10 @@ def serve(
         if added:
             out.print(f"{added} sample items loaded")
     out.print("Ctrl-C stops the service")
+    # For the worker processes: each enforces its share of the rate limits, and their metrics
+    # add up in one scrape (prometheus_client's multiprocess mode).
+    os.environ["PYOSI_WORKERS"] = str(workers)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pyosi-metrics-"))
     uvicorn.run(  # type: ignore[attr-defined]
         "pyosi.service.app:create_app",
         factory=True,

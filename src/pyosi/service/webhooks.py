@@ -247,16 +247,19 @@ def emit(conn: Connection, event: str, data: Mapping[str, Any]) -> int:
 Sender = Callable[[str, bytes, Mapping[str, str]], int]
 
 
-def http_sender(timeout: float = TIMEOUT_SECONDS) -> Sender:
-    """POST with httpx: no redirects followed (a 3xx is a failure), short timeouts."""
-    import httpx2 as httpx
+class HttpSender:
+    """POSTs with httpx: no redirects followed (a 3xx is a failure), short timeouts."""
 
-    client = httpx.Client(timeout=timeout, follow_redirects=False)
+    def __init__(self, timeout: float = TIMEOUT_SECONDS) -> None:
+        import httpx2 as httpx
 
-    def send(url: str, body: bytes, headers: Mapping[str, str]) -> int:
-        return client.post(url, content=body, headers=dict(headers)).status_code
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
 
-    return send
+    def __call__(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        return self._client.post(url, content=body, headers=dict(headers)).status_code
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def backoff(attempts: int) -> float:

@@ -77,7 +77,7 @@ class Worker:
 
     def __init__(self, service: Service, sender: webhooks.Sender | None = None) -> None:
         self.service = service
-        self.sender = sender or webhooks.http_sender()
+        self.sender = sender or webhooks.HttpSender()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pyosi-worker", daemon=True)
 
@@ -88,6 +88,8 @@ class Worker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
+        if isinstance(self.sender, webhooks.HttpSender):
+            self.sender.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -101,4 +103,8 @@ class Worker:
 
     def run_forever(self) -> None:
         """Run in the calling thread until interrupted (``pyosi worker``)."""
-        self._run()
+        try:
+            self._run()
+        finally:
+            if isinstance(self.sender, webhooks.HttpSender):
+                self.sender.close()
