@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import Annotated
 
@@ -81,15 +82,22 @@ def serve(
     # For the worker processes: each enforces its share of the rate limits, and their metrics
     # add up in one scrape (prometheus_client's multiprocess mode).
     os.environ["PYOSI_WORKERS"] = str(workers)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pyosi-metrics-"))
-    uvicorn.run(  # type: ignore[attr-defined]
-        "pyosi.service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="pyosi-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(  # type: ignore[attr-defined]
+            "pyosi.service.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def worker() -> None:
