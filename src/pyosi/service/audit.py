@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from pyosi.storage import reading
+from pyosi.storage import reading, utc
 from pyosi.storage.schema import audit_log
 
 GENESIS = "0" * 64
@@ -36,7 +36,7 @@ class AuditEntry:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "at": _utc(self.at).isoformat(),
+            "at": utc(self.at).isoformat(),
             "actor": self.actor,
             "action": self.action,
             "subject": self.subject,
@@ -65,7 +65,7 @@ def entry_hash(
 ) -> str:
     body = json.dumps(
         {
-            "at": _utc(at).isoformat(timespec="microseconds"),
+            "at": utc(at).isoformat(timespec="microseconds"),
             "actor": actor,
             "action": action,
             "subject": subject,
@@ -138,8 +138,3 @@ def entries(engine: Engine, *, limit: int = 100, before_id: int | None = None) -
         q = q.where(audit_log.c.id < before_id)
     with engine.connect() as conn:
         return [AuditEntry(**dict(r)) for r in conn.execute(q).mappings()]
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; everything is written in UTC.
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

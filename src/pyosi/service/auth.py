@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pyosi.errors import PyosiError
 from pyosi.service import audit
+from pyosi.storage import utc
 from pyosi.storage.schema import api_keys, sessions, users
 
 
@@ -206,7 +207,7 @@ def resolve_session(engine: Engine, token: str) -> Principal | None:
             .mappings()
             .first()
         )
-    if row is None or row["disabled"] or _utc(row["expires_at"]) < _now():
+    if row is None or row["disabled"] or utc(row["expires_at"]) < _now():
         return None
     return Principal(f"user:{row['username']}", Role(row["role"]), row["csrf_token"])
 
@@ -348,7 +349,3 @@ def _key_hash(secret: str) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, insert, or_, select, update
 
 from pyosi.service.errors import NotFoundError
+from pyosi.storage import utc
 from pyosi.storage.schema import jobs
 
 LEASE_SECONDS = 300
@@ -45,8 +46,8 @@ class Job:
             "kind": self.kind,
             "status": self.status,
             "attempts": self.attempts,
-            "created_at": _utc(self.created_at).isoformat(),
-            "updated_at": _utc(self.updated_at).isoformat(),
+            "created_at": utc(self.created_at).isoformat(),
+            "updated_at": utc(self.updated_at).isoformat(),
             "result": dict(self.result) if self.result else None,
             "error": self.error,
         }
@@ -163,7 +164,3 @@ def _job(row: RowMapping) -> Job:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

@@ -22,7 +22,7 @@ from pyosi.policy.engine import Policy, PolicyError, load_policy
 from pyosi.policy.rules import ELECTION_KINDS, Election
 from pyosi.service import audit
 from pyosi.service.errors import ConflictError, NotFoundError
-from pyosi.storage import reading
+from pyosi.storage import reading, utc
 from pyosi.storage.schema import elections, policy_versions
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -65,7 +65,7 @@ def current_version(conn: Connection) -> PolicyVersion:
         text = shipped_text()
         return PolicyVersion(load_policy(text).version, text, SHIPPED, None, None)
     return PolicyVersion(
-        row["version"], row["text"], row["author"], row["comment"], _utc(row["created_at"])
+        row["version"], row["text"], row["author"], row["comment"], utc(row["created_at"])
     )
 
 
@@ -123,7 +123,7 @@ def policy_history(engine: Engine) -> list[PolicyVersion]:
     with reading(engine) as conn:
         rows = conn.execute(select(policy_versions).order_by(policy_versions.c.version.desc()))
         out = [
-            PolicyVersion(r["version"], r["text"], r["author"], r["comment"], _utc(r["created_at"]))
+            PolicyVersion(r["version"], r["text"], r["author"], r["comment"], utc(r["created_at"]))
             for r in rows.mappings()
         ]
     if not out:
@@ -272,7 +272,3 @@ def _election(row: RowMapping) -> Election:
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in values.items()}
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

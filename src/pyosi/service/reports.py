@@ -22,7 +22,7 @@ from sqlalchemy import Engine, RowMapping, select
 from pyosi import __version__
 from pyosi.service import audit
 from pyosi.service.errors import InvalidRequestError
-from pyosi.storage import reading
+from pyosi.storage import reading, utc
 from pyosi.storage.schema import decisions, items
 
 SCHEMA = "pyosi.election-report/1"
@@ -96,7 +96,7 @@ def election_rows(engine: Engine, period: Period) -> Iterator[dict[str, Any]]:
             ).mappings():
                 history.setdefault(d["item_id"], []).append(
                     {
-                        "at": _utc(d["created_at"]).isoformat(),
+                        "at": utc(d["created_at"]).isoformat(),
                         "actor": d["actor"],
                         "action": d["action"],
                         "reason": d["reason"],
@@ -126,7 +126,7 @@ def _row(r: RowMapping, history: list[dict[str, Any]]) -> dict[str, Any]:
     rests_on = sorted({b for lab in labels for b in lab.get("rests_on", [])})
     return {
         "item_id": r["id"],
-        "received_at": _utc(r["created_at"]).isoformat(),
+        "received_at": utc(r["created_at"]).isoformat(),
         "sha256": r["blob_sha256"],
         "filename": r["filename"],
         "media_type": r["media_type"],
@@ -217,7 +217,3 @@ def _audit(engine: Engine, actor: str, period: Period, fmt: str, n: int) -> None
             subject=f"elections {period.start}..{period.end}",
             details={"format": fmt, "items": n},
         )
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, RowMapping, insert, or_, select, upda
 from pyosi.service import audit
 from pyosi.service.errors import InvalidRequestError, NotFoundError
 from pyosi.service.secrets import decrypt, encrypt
+from pyosi.storage import utc
 from pyosi.storage.schema import deliveries, webhooks
 
 EVENTS = ("item.labeled", "item.escalated", "takedown.requested")
@@ -61,7 +62,7 @@ class Webhook:
             "description": self.description,
             "events": list(self.events),
             "active": self.active,
-            "created_at": _utc(self.created_at).isoformat(),
+            "created_at": utc(self.created_at).isoformat(),
         }
 
 
@@ -81,7 +82,7 @@ class Delivery:
 
     def to_json(self) -> dict[str, Any]:
         def iso(v: dt.datetime | None) -> str | None:
-            return _utc(v).isoformat() if v else None
+            return utc(v).isoformat() if v else None
 
         return {
             "id": self.id,
@@ -395,7 +396,3 @@ def _delivery(row: RowMapping) -> Delivery:
         delivered_at=row["delivered_at"],
         created_at=row["created_at"],
     )
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

@@ -12,6 +12,7 @@ from pyosi.storage.database import (
     database_url,
     open_database,
     reading,
+    utc,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "database_url",
     "open_database",
     "reading",
+    "utc",
 ]

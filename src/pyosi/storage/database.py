@@ -8,6 +8,7 @@ database with the command that fixes it (`pyosi db upgrade`).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 from collections.abc import Iterator
@@ -170,6 +171,11 @@ def open_database(url: str | None = None) -> Database:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return Database(resolved, engine)
+
+
+def utc(at: dt.datetime) -> dt.datetime:
+    """A stored time in UTC: SQLite hands back naive datetimes, and everything is written in UTC."""
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
 
 
 def reading(engine: Engine) -> Connection:
