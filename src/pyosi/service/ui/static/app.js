@@ -1,6 +1,7 @@
 // pyosi UI: keyboard shortcuts and small conveniences. The pages work without it.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
   function typing(e) {
     var t = e.target;
     return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
@@ -18,7 +19,8 @@
     current = Math.max(0, Math.min(rows.length - 1, i));
     rows.forEach(function (r, k) {
       r.classList.toggle("selected", k === current);
-      r.setAttribute("aria-selected", k === current ? "true" : "false");
+      if (k === current) r.setAttribute("aria-current", "true");
+      else r.removeAttribute("aria-current");
     });
     var link = rows[current].querySelector("a");
     if (link) link.focus();
@@ -55,7 +57,7 @@
   });
 
   document.addEventListener("keydown", function (e) {
-    if (typing(e) || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (typing(e) || e.altKey || e.ctrlKey || e.metaKey || (dialog && dialog.open)) return;
     if (e.key === "?") { if (dialog) dialog.showModal(); e.preventDefault(); return; }
     if (e.key === "/") {
       var search = document.querySelector("[data-search]");
@@ -65,7 +67,10 @@
     if (rows.length) {
       if (e.key === "j") { select(current + 1); e.preventDefault(); }
       else if (e.key === "k") { select(current - 1); e.preventDefault(); }
-      else if ((e.key === "Enter" || e.key === "o") && current >= 0) { window.location = rows[current].dataset.href; }
+      else if (e.key === "o" || (e.key === "Enter" && e.target.tagName !== "A" && e.target.tagName !== "BUTTON")) {
+        // (Enter on a focused link or button does what it always does.)
+        if (current >= 0) { window.location = rows[current].dataset.href; e.preventDefault(); }
+      }
       return;
     }
     if (form) {
