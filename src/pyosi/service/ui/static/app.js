@@ -7,6 +7,21 @@
     return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
   }
   var dialog = document.getElementById("shortcuts");
+  // Single-key shortcuts can be turned off (WCAG 2.1.4): speech input types letters too.
+  var STORE = "pyosi.shortcuts";
+  function shortcutsOff() {
+    try { return window.localStorage.getItem(STORE) === "off"; } catch (err) { return false; }
+  }
+  var offBox = document.querySelector("[data-shortcuts-off]");
+  if (offBox) {
+    offBox.checked = shortcutsOff();
+    offBox.addEventListener("change", function () {
+      try {
+        if (offBox.checked) window.localStorage.setItem(STORE, "off");
+        else window.localStorage.removeItem(STORE);
+      } catch (err) { /* storage refused: shortcuts stay on */ }
+    });
+  }
   document.querySelectorAll("[data-shortcuts]").forEach(function (b) {
     b.addEventListener("click", function () { if (dialog) dialog.showModal(); });
   });
@@ -58,6 +73,7 @@
 
   document.addEventListener("keydown", function (e) {
     if (typing(e) || e.altKey || e.ctrlKey || e.metaKey || (dialog && dialog.open)) return;
+    if (shortcutsOff()) return;
     if (e.key === "?") { if (dialog) dialog.showModal(); e.preventDefault(); return; }
     if (e.key === "/") {
       var search = document.querySelector("[data-search]");
