@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -38,13 +39,27 @@ def language(request: Request) -> str:
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen in LANGUAGES:
         return chosen
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("ko"):
-            return "ko"
-        if tag.startswith("en"):
-            return "en"
-    return "en"
+    return negotiate(request.headers.get("accept-language", ""))
+
+
+def negotiate(accept_language: str) -> str:
+    """The best of ko/en for an ``Accept-Language`` header: the highest quality value wins, the
+    earlier entry on a tie; English when the browser asks for neither."""
+    offered: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")[:32]):
+        tag, _, params = part.strip().lower().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        lang = tag.strip().split("-")[0]
+        if lang in LANGUAGES and q > 0:
+            offered.append((q, -position, lang))
+    return max(offered)[2] if offered else "en"
 
 
 def translator(lang: str) -> Any:
@@ -100,8 +115,17 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
         "csrf": principal.csrf_token if principal else "",
         "nav": _nav(principal),
         "path": request.url.path,
+        "switch_href": switch_href(request, "en" if lang == "ko" else "ko"),
     }
     return templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+
+
+def switch_href(request: Request, lang: str) -> str:
+    """The language switch: back to this very page (its query too) in the other language."""
+    here = request.url.path
+    if request.method == "GET" and request.url.query:
+        here += "?" + request.url.query
+    return f"/ui/lang/{lang}?next={quote(here, safe='')}"
 
 
 def _nav(principal: Any) -> list[tuple[str, str]]:
@@ -159,7 +183,9 @@ def chart_svg(days: list[dict[str, Any]], t: Any) -> Markup:
                 f'<rect class="bar v-{verdict}" x="{x:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" '
                 f'height="{h:.1f}"><title>{_esc(label)}</title></rect>'
             )
-        if i % 7 == 0 or i == len(days) - 1:
+        last = len(days) - 1
+        # A tick a week and one on the last day, never two so close that they overlap.
+        if i == last or (i % 7 == 0 and last - i >= 4):
             parts.append(
                 f'<text class="tick" x="{x + bar_w / 2:.1f}" y="{height - 8}" '
                 f'text-anchor="middle">{d["date"][5:]}</text>'

@@ -7,6 +7,8 @@ visitor without a session is sent to the login page and back.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import secrets
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -52,6 +54,7 @@ from pyosi.service.policies import (
 from pyosi.service.ui.render import LANG_COOKIE, LANGUAGES, chart_svg, page, translator
 
 router = APIRouter(include_in_schema=False)
+LOGIN_COOKIE = "pyosi_login"
 _VERDICTS = ("ai-generated", "ai-edited", "captured", "no-signal")
 _PREVIEWABLE = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
@@ -83,8 +86,19 @@ def _back(path: str) -> RedirectResponse:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only paths on this site: never an open redirect to another host.
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """Only a path on this site: never an open redirect to another host.
+
+    Browsers read ``/\\host`` like ``//host`` and drop tabs and newlines from URLs, so a path
+    with a backslash or a control character is refused too, not just ``//host`` and ``scheme:``.
+    """
+    if (
+        not target
+        or len(target) > 2000
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return "/ui/"
     parts = urlsplit(target)
     return target if not parts.netloc and not parts.scheme else "/ui/"
@@ -98,9 +112,26 @@ def root() -> RedirectResponse:
     return _back("/ui/")
 
 
+def _login_page(
+    request: Request, *, next_path: str, error: str | None, status: int = 200, username: str = ""
+) -> HTMLResponse:
+    # Login CSRF: the form posts back a token that only a page from this site could have read
+    # (double submit: the same value in a SameSite=Strict cookie scoped to the login path).
+    token = secrets.token_urlsafe(24)
+    response = page(
+        request, "login.html", status=status, next=_safe_next(next_path), error=error,
+        username=username, login_token=token,
+    )  # fmt: skip
+    response.set_cookie(
+        LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="strict", path="/ui/login",
+        secure=service(request).settings.secure_cookies,
+    )  # fmt: skip
+    return response
+
+
 @router.get("/ui/login")
 def login_form(request: Request, next: str = "/ui/") -> HTMLResponse:
-    return page(request, "login.html", next=_safe_next(next), error=None)
+    return _login_page(request, next_path=next, error=None)
 
 
 @router.post("/ui/login")
@@ -109,19 +140,25 @@ def login_submit(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form(max_length=2000)] = "/ui/",
+    login_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     svc = service(request)
     svc.limit_public(request)
+    t = translator(_lang(request))
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not login_token or not expected or not hmac.compare_digest(login_token, expected):
+        return _login_page(
+            request, next_path=next, error=t("login.expired"), status=403, username=username
+        )
     try:
         session = start_session(svc.db.engine, username, password)
     except AuthError:
-        t = translator(_lang(request))
-        return page(
-            request, "login.html", status=401, next=_safe_next(next), error=t("login.failed"),
-            username=username,
-        )  # fmt: skip
+        return _login_page(
+            request, next_path=next, error=t("login.failed"), status=401, username=username
+        )
     response = _back(_safe_next(next))
     set_session_cookie(svc, response, session)
+    response.delete_cookie(LOGIN_COOKIE, path="/ui/login")
     return response
 
 
@@ -156,9 +193,12 @@ def _lang(request: Request) -> str:
 # ---- dashboard, queue, items --------------------------------------------------------------------
 
 
-@router.get("/ui/")
-def dashboard(request: Request) -> HTMLResponse:
-    _guard(request, Permission.READ_ITEMS)
+@router.get("/ui/", response_model=None)
+def dashboard(request: Request) -> HTMLResponse | RedirectResponse:
+    principal = _guard(request, Permission.READ_ELECTIONS)  # every role: the landing page
+    if not principal.can(Permission.READ_ITEMS):
+        # A role without items (a generator) lands on the first page it may see, not a 403.
+        return _back("/ui/elections")
     engine = service(request).db.engine
     counts = count_by_status(engine)
     policy = current_policy(engine)
@@ -224,17 +264,32 @@ def queue(
 @router.get("/ui/items/{item_id}")
 def item_page(request: Request, item_id: str, saved: str = "") -> HTMLResponse:
     principal = _guard(request, Permission.READ_ITEMS)
+    return _item(request, principal, item_id, saved=bool(saved))
+
+
+def _item(
+    request: Request,
+    principal: Principal,
+    item_id: str,
+    *,
+    saved: bool = False,
+    error: str | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
     item = get_item(service(request).db.engine, item_id)
     return page(
         request,
         "item.html",
+        status=status,
         item=item,
         doc=item.to_json(),
         can_decide=principal.can(Permission.DECIDE),
         actions=[a.value for a in DecisionAction],
         previewable=item.scan.get("mime") in _PREVIEWABLE,
-        saved=bool(saved),
-        error=None,
+        saved=saved,
+        error=error,
+        form=form or {},
     )
 
 
@@ -242,7 +297,7 @@ def item_page(request: Request, item_id: str, saved: str = "") -> HTMLResponse:
 def item_decide(
     request: Request,
     item_id: str,
-    action: Annotated[str, Form()],
+    action: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=5000)] = "",
     label_ko: Annotated[str, Form(max_length=200)] = "",
     label_en: Annotated[str, Form(max_length=200)] = "",
@@ -250,17 +305,17 @@ def item_decide(
 ) -> Response:
     principal = _guard(request, Permission.DECIDE, csrf=csrf_token)
     engine = service(request).db.engine
+    form = {"action": action, "reason": reason, "label_ko": label_ko, "label_en": label_en}
     try:
         chosen = DecisionAction(action)
+    except ValueError:
+        t = translator(_lang(request))
+        return _item(request, principal, item_id, error=t("item.choose"), form=form, status=400)
+    try:
         label = {"ko": label_ko, "en": label_en} if chosen is DecisionAction.RELABEL else None
         add_decision(engine, item_id, chosen, reason, actor=principal.name, label=label)
-    except (ValueError, InvalidRequestError) as e:
-        item = get_item(engine, item_id)
-        return page(
-            request, "item.html", status=400, item=item, doc=item.to_json(), can_decide=True,
-            actions=[a.value for a in DecisionAction], saved=False, error=str(e),
-            previewable=item.scan.get("mime") in _PREVIEWABLE,
-        )  # fmt: skip
+    except InvalidRequestError as e:
+        return _item(request, principal, item_id, error=str(e), form=form, status=400)
     return _back(f"/ui/items/{item_id}?saved=1")
 
 
@@ -315,7 +370,12 @@ def elections_page(request: Request) -> HTMLResponse:
 
 
 def _elections(
-    request: Request, principal: Principal, *, error: str | None, status: int = 200
+    request: Request,
+    principal: Principal,
+    *,
+    error: str | None,
+    status: int = 200,
+    form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     engine = service(request).db.engine
     days = current_policy(engine).spec.window_days
@@ -335,30 +395,33 @@ def _elections(
         can_edit=principal.can(Permission.WRITE_ELECTIONS),
         error=error,
         window_days=days,
+        form=form or {},
     )
 
 
 @router.post("/ui/elections")
 def elections_add(
     request: Request,
-    slug: Annotated[str, Form()] = "",
-    date: Annotated[str, Form()] = "",
-    name_ko: Annotated[str, Form()] = "",
-    name_en: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    slug: Annotated[str, Form(max_length=200)] = "",
+    date: Annotated[str, Form(max_length=200)] = "",
+    name_ko: Annotated[str, Form(max_length=1000)] = "",
+    name_en: Annotated[str, Form(max_length=1000)] = "",
+    kind: Annotated[str, Form(max_length=200)] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
     verify: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     principal = _guard(request, Permission.WRITE_ELECTIONS, csrf=csrf_token)
-    fields: dict[str, Any] = {
-        "slug": slug, "date": date, "name_ko": name_ko, "name_en": name_en, "kind": kind,
-        "note": note, "verify": verify == "1",
-    }  # fmt: skip
+    form = {"slug": slug, "date": date, "name_ko": name_ko, "name_en": name_en, "kind": kind,
+            "note": note, "verify": verify}  # fmt: skip
+    fields: dict[str, Any] = {**form, "verify": verify == "1"}
+    if not note.strip():
+        # The note is optional; save_election refuses an empty string for it (but takes none).
+        del fields["note"]
     try:
         save_election(service(request).db.engine, fields, actor=principal.name)
     except PyosiError as e:
-        return _elections(request, principal, error=str(e), status=400)
+        return _elections(request, principal, error=str(e), status=400, form=form)
     return _back("/ui/elections")
 
 

@@ -1,11 +1,27 @@
 // pyosi UI: keyboard shortcuts and small conveniences. The pages work without it.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
   function typing(e) {
     var t = e.target;
     return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
   }
   var dialog = document.getElementById("shortcuts");
+  // Single-key shortcuts can be turned off (WCAG 2.1.4): speech input types letters too.
+  var STORE = "pyosi.shortcuts";
+  function shortcutsOff() {
+    try { return window.localStorage.getItem(STORE) === "off"; } catch (err) { return false; }
+  }
+  var offBox = document.querySelector("[data-shortcuts-off]");
+  if (offBox) {
+    offBox.checked = shortcutsOff();
+    offBox.addEventListener("change", function () {
+      try {
+        if (offBox.checked) window.localStorage.setItem(STORE, "off");
+        else window.localStorage.removeItem(STORE);
+      } catch (err) { /* storage refused: shortcuts stay on */ }
+    });
+  }
   document.querySelectorAll("[data-shortcuts]").forEach(function (b) {
     b.addEventListener("click", function () { if (dialog) dialog.showModal(); });
   });
@@ -18,7 +34,8 @@
     current = Math.max(0, Math.min(rows.length - 1, i));
     rows.forEach(function (r, k) {
       r.classList.toggle("selected", k === current);
-      r.setAttribute("aria-selected", k === current ? "true" : "false");
+      if (k === current) r.setAttribute("aria-current", "true");
+      else r.removeAttribute("aria-current");
     });
     var link = rows[current].querySelector("a");
     if (link) link.focus();
@@ -55,7 +72,8 @@
   });
 
   document.addEventListener("keydown", function (e) {
-    if (typing(e) || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (typing(e) || e.altKey || e.ctrlKey || e.metaKey || (dialog && dialog.open)) return;
+    if (shortcutsOff()) return;
     if (e.key === "?") { if (dialog) dialog.showModal(); e.preventDefault(); return; }
     if (e.key === "/") {
       var search = document.querySelector("[data-search]");
@@ -65,7 +83,10 @@
     if (rows.length) {
       if (e.key === "j") { select(current + 1); e.preventDefault(); }
       else if (e.key === "k") { select(current - 1); e.preventDefault(); }
-      else if ((e.key === "Enter" || e.key === "o") && current >= 0) { window.location = rows[current].dataset.href; }
+      else if (e.key === "o" || (e.key === "Enter" && e.target.tagName !== "A" && e.target.tagName !== "BUTTON")) {
+        // (Enter on a focused link or button does what it always does.)
+        if (current >= 0) { window.location = rows[current].dataset.href; e.preventDefault(); }
+      }
       return;
     }
     if (form) {
