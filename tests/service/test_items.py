@@ -278,3 +278,13 @@ def test_a_job_for_bytes_that_are_not_media_fails_clearly(env: Env) -> None:
     failed = jobs.get_job(env.service.db.engine, job_id)
     assert failed.status == "failed" and "not a media file" in (failed.error or "")
     assert jobs.claim(env.service.db.engine) is None  # not retried: it would fail again
+
+
+def test_dashboard_days_are_korean_calendar_days(env: Env) -> None:
+    from pyosi.service.items import counts_by_day
+
+    item = env.scan(jpeg())
+    at = dt.datetime.fromisoformat(item["created_at"])
+    days = counts_by_day(env.service.db.engine, days=2, now=at)
+    kst_day = at.astimezone(dt.timezone(dt.timedelta(hours=9))).date().isoformat()
+    assert days[-1] == {"date": kst_day, "counts": {"no-signal": 1}}

@@ -88,3 +88,10 @@ def test_election_calendar_crud_and_windows(env: Env) -> None:
     assert env.client.get(f"/v1/elections/{eid}", headers=h).status_code == 404
     actions = [e.action for e in audit.entries(env.service.db.engine)][:3]
     assert actions == ["election.delete", "election.update", "election.add"]
+
+
+def test_an_election_without_a_note(env: Env) -> None:
+    body = {"slug": "no-note", "date": "2031-01-01", "name_ko": "가", "name_en": "a",
+            "kind": "local"}  # fmt: skip
+    r = env.client.post("/v1/elections", json=body, headers=env.tokens[Role.ADMIN])
+    assert r.status_code == 201 and r.json()["note"] == ""

@@ -13,6 +13,7 @@ import pytest
 
 from pyosi.service import webhooks
 from pyosi.service.auth import Role
+from pyosi.service.errors import InvalidRequestError
 from pyosi.service.worker import work_once
 from tests.service.conftest import Env, jpeg
 
@@ -164,3 +165,15 @@ def test_disabled_webhooks_get_no_events_and_bad_urls_are_refused(env: Env) -> N
         "/v1/webhooks", json={"url": "https://example.org", "events": ["nope"]}, headers=h
     )
     assert unknown.status_code == 400 and "item.labeled" in unknown.json()["detail"]
+
+
+def test_metadata_and_link_local_targets_are_refused(env: Env) -> None:
+    h = env.tokens[Role.ADMIN]
+    for url in ["http://169.254.169.254/latest/meta-data", "http://[fe80::1]/x", "http://0.0.0.0/"]:
+        r = env.client.post(
+            "/v1/webhooks", json={"url": url, "events": ["item.labeled"]}, headers=h
+        )
+        assert r.status_code == 400 and "link-local" in r.json()["detail"], url
+    with pytest.raises(InvalidRequestError, match="link-local"):
+        webhooks.check_target("http://169.254.169.254/")
+    webhooks.check_target("http://127.0.0.1:9/")  # a receiver on this host or network is fine

@@ -362,10 +362,17 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()
         ]
+        from pyosi.service.ui import error_page, wants_html
+
+        if wants_html(request):
+            detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors)
+            return error_page(
+                request, 422, f"the form does not match what this page takes: {detail}"
+            )
         return problem(422, "invalid-request", "the request does not match the API", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -377,9 +384,14 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         return problem(exc.status_code, "http-error", str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _crash(_request: Request, exc: Exception) -> JSONResponse:
+    async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", exc_info=exc)
-        return problem(500, "internal-error", "internal error; the server log has the details")
+        message = "internal error; the server log has the details"
+        from pyosi.service.ui import error_page, wants_html
+
+        if wants_html(request):
+            return error_page(request, 500, message)
+        return problem(500, "internal-error", message)
 
     @app.middleware("http")
     async def _headers(

@@ -26,7 +26,10 @@ from pyosi.service.blobs import BlobStore
 from pyosi.service.errors import InvalidRequestError, NotFoundError
 from pyosi.service.policies import current_policy, current_version
 from pyosi.signals.base import ScanContext
+from pyosi.storage import utc
 from pyosi.storage.schema import decisions, items
+
+KST = dt.timezone(dt.timedelta(hours=9))
 
 
 class ItemStatus(StrEnum):
@@ -128,8 +131,8 @@ class Item:
         return {
             "id": self.id,
             "url": f"/v1/items/{self.id}",
-            "created_at": _utc(self.created_at).isoformat(),
-            "updated_at": _utc(self.updated_at).isoformat(),
+            "created_at": utc(self.created_at).isoformat(),
+            "updated_at": utc(self.updated_at).isoformat(),
             "sha256": self.blob_sha256,
             "filename": self.filename,
             "media_type": self.media_type,
@@ -160,7 +163,7 @@ class Item:
         """What an event or a report row carries: no signals, no post text."""
         return {
             "id": self.id,
-            "created_at": _utc(self.created_at).isoformat(),
+            "created_at": utc(self.created_at).isoformat(),
             "sha256": self.blob_sha256,
             "verdict": self.verdict,
             "status": self.status,
@@ -296,7 +299,7 @@ def _load(conn: Connection, item_id: str) -> Item:
             "actor": d["actor"],
             "label": d["label"],
             "policy_version": d["policy_version"],
-            "at": _utc(d["created_at"]).isoformat(),
+            "at": utc(d["created_at"]).isoformat(),
         }
         for d in ds
     ]
@@ -338,9 +341,9 @@ def list_items(
     if verdict:
         query = query.where(items.c.verdict == verdict)
     if since is not None:
-        query = query.where(items.c.created_at >= _utc(since))
+        query = query.where(items.c.created_at >= utc(since))
     if until is not None:
-        query = query.where(items.c.created_at < _utc(until))
+        query = query.where(items.c.created_at < utc(until))
     if election is not None:
         query = query.where(items.c.election_related.is_(election))
     if q:
@@ -375,17 +378,20 @@ def count_by_status(engine: Engine) -> dict[str, int]:
 def counts_by_day(
     engine: Engine, *, days: int = 30, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Items per UTC day and verdict over the last ``days`` days (for the dashboard chart)."""
-    end = (now or dt.datetime.now(dt.UTC)).date()
+    """Items per Korean calendar day and verdict over the last ``days`` days (dashboard chart).
+
+    Days are KST, like every time the UI shows and the election windows.
+    """
+    end = (now or dt.datetime.now(dt.UTC)).astimezone(KST).date()
     start = end - dt.timedelta(days=days - 1)
-    since = dt.datetime.combine(start, dt.time(), dt.UTC)
+    since = dt.datetime.combine(start, dt.time(), KST).astimezone(dt.UTC)
     buckets: dict[dt.date, dict[str, int]] = {start + dt.timedelta(days=i): {} for i in range(days)}
     with engine.connect() as conn:
         rows = conn.execute(
             select(items.c.created_at, items.c.verdict).where(items.c.created_at >= since)
         )
         for at, verdict in rows:
-            day = _utc(at).date()
+            day = utc(at).astimezone(KST).date()
             if day in buckets:
                 buckets[day][verdict] = buckets[day].get(verdict, 0) + 1
     return [{"date": d.isoformat(), "counts": c} for d, c in buckets.items()]
@@ -492,7 +498,7 @@ def _escape_like(q: str) -> str:
 
 
 def _encode_cursor(item: Item) -> str:
-    raw = json.dumps([_utc(item.created_at).isoformat(), item.id]).encode()
+    raw = json.dumps([utc(item.created_at).isoformat(), item.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -500,7 +506,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, item_id = json.loads(raw)
-        return _utc(dt.datetime.fromisoformat(at)), str(item_id)
+        return utc(dt.datetime.fromisoformat(at)), str(item_id)
     except (ValueError, TypeError) as e:
         raise InvalidRequestError(f"invalid cursor: {e}") from None
 
@@ -508,7 +514,3 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
 def _jsonable(doc: Mapping[str, Any]) -> dict[str, Any]:
     # Round-trip through JSON so the stored document is exactly what the API returns.
     return json.loads(json.dumps(doc, default=str))  # type: ignore[no-any-return]
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +22,7 @@ from pyosi.keyring import registered_keys
 from pyosi.service import audit
 from pyosi.service.errors import ConflictError, InvalidRequestError, NotFoundError
 from pyosi.service.secrets import decrypt, encrypt
+from pyosi.storage import utc
 from pyosi.storage.schema import partner_keys
 from pyosi.watermark import WatermarkKey
 
@@ -39,8 +38,8 @@ class PartnerKey:
         return {
             "key_id": self.key_id,
             "name": self.name,
-            "created_at": _utc(self.created_at).isoformat(),
-            "revoked_at": _utc(self.revoked_at).isoformat() if self.revoked_at else None,
+            "created_at": utc(self.created_at).isoformat(),
+            "revoked_at": utc(self.revoked_at).isoformat() if self.revoked_at else None,
             "active": self.revoked_at is None,
         }
 
@@ -158,13 +157,5 @@ class KeyCache:
         return list(merged.values())
 
 
-def key_json(key: WatermarkKey) -> Mapping[str, Any]:
-    return json.loads(key.to_json())  # type: ignore[no-any-return]
-
-
 def _partner(row: RowMapping) -> PartnerKey:
     return PartnerKey(row["key_id"], row["name"], row["created_at"], row["revoked_at"])
-
-
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)

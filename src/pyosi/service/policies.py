@@ -223,7 +223,7 @@ def delete_election(engine: Engine, election_id: int, *, actor: str) -> None:
 def _election_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     def text(name: str, limit: int = 200, *, required: bool = True) -> str:
         value = fields.get(name)
-        if value is None and not required:
+        if not required and (value is None or (isinstance(value, str) and not value.strip())):
             return ""
         if not isinstance(value, str) or not value.strip():
             raise PolicyError(f"{name}: a non-empty text is needed")

@@ -21,8 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -125,6 +127,30 @@ def verify_signature(
     return hmac.compare_digest(expected, given)
 
 
+def _refused_address(address: str) -> bool:
+    # Link-local covers cloud metadata services (169.254.169.254); receivers on loopback or a
+    # private network are legitimate (an authority's internal system), so those are allowed.
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
+
+
+def check_target(url: str) -> None:
+    """Refuse a URL whose host is or resolves to a link-local, multicast or reserved address.
+
+    Checked when a webhook is added and again before every delivery (DNS may change).
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as e:
+        raise InvalidRequestError(f"cannot resolve the webhook host {host!r}: {e}") from None
+    for info in infos:
+        if _refused_address(str(info[4][0])):
+            raise InvalidRequestError(
+                f"the webhook host {host!r} is a link-local, multicast or reserved address"
+            )
+
+
 def validate_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -133,6 +159,13 @@ def validate_url(url: str) -> str:
         raise InvalidRequestError("put no credentials in a webhook URL; it is signed instead")
     if len(url) > 2000:
         raise InvalidRequestError("the webhook URL is too long")
+    try:
+        if _refused_address(parts.hostname):
+            raise InvalidRequestError(
+                "a webhook cannot point at a link-local, multicast or reserved address"
+            )
+    except ValueError:
+        pass  # a name, not an address: resolved before each delivery
     return url
 
 
@@ -336,6 +369,7 @@ def _attempt(engine: Engine, delivery_id: int, send: Sender) -> None:
             ),
         }
         try:
+            check_target(row["url"])
             code = send(row["url"], body, headers)
             if not 200 <= code < 300:
                 error = f"HTTP {code}"

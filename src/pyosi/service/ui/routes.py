@@ -415,9 +415,6 @@ def elections_add(
     form = {"slug": slug, "date": date, "name_ko": name_ko, "name_en": name_en, "kind": kind,
             "note": note, "verify": verify}  # fmt: skip
     fields: dict[str, Any] = {**form, "verify": verify == "1"}
-    if not note.strip():
-        # The note is optional; save_election refuses an empty string for it (but takes none).
-        del fields["note"]
     try:
         save_election(service(request).db.engine, fields, actor=principal.name)
     except PyosiError as e:
