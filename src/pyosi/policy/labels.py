@@ -69,6 +69,11 @@ def _table() -> Mapping[str, Any]:
     return tomllib.loads(text)
 
 
+def basis_names() -> Mapping[str, Mapping[str, str]]:
+    """``{basis id: {"ko": …, "en": …}}``: what a label can rest on, in words."""
+    return _table()["basis"]  # type: ignore[no-any-return]
+
+
 def label_for(verdict: FileVerdict, rests_on: Iterable[str] = ()) -> Label | None:
     entry = _table()["verdicts"].get(verdict.value)
     if entry is None:

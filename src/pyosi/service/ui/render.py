@@ -98,7 +98,15 @@ def _is_list(value: Any) -> bool:
     return isinstance(value, list | tuple)
 
 
+def basis_text(basis: str, lang: str) -> str:
+    """What a label rests on, in words (labels.toml's [basis]); unknown ids as they are."""
+    from pyosi.policy.labels import basis_names
+
+    return basis_names().get(basis, {}).get(lang, basis)
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["basis"] = basis_text
 templates.env.filters["pretty"] = _pretty
 templates.env.tests["mapping_like"] = _is_mapping
 templates.env.tests["list_like"] = _is_list
