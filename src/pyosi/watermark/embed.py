@@ -42,22 +42,27 @@ def render(chips: F32, height: int, width: int, period: float) -> F32:
     return np.ascontiguousarray(big[off : off + height, off : off + width], dtype=np.float32)
 
 
-def mask(luma: F32) -> F32:
-    """Per-pixel amplitude: small on flat areas and skies, larger where texture hides it."""
+def mask(luma: F32, texture_boost: float = 1.0) -> F32:
+    """Per-pixel luma amplitude: small on flat areas and skies, larger where texture hides it.
+    ``texture_boost`` scales the texture part (not the flat-area floor)."""
     smooth = cv2.GaussianBlur(luma, (0, 0), 1.0)
     detail = luma - smooth
     activity = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.0))
-    amp = AMP_FLAT + TEXTURE_GAIN * activity
-    return np.minimum(amp, AMP_MAX, out=amp)
+    amp = AMP_FLAT + (TEXTURE_GAIN * texture_boost) * activity
+    return np.minimum(amp, AMP_MAX * texture_boost, out=amp)
 
 
-def luma_delta(luma: F32, chips: F32, strength: float = 1.0) -> F32:
+def luma_delta(luma: F32, chips: F32, strength: float = 1.0, mse_per_luma: float = 1.0) -> F32:
+    """The luma change that carries ``chips``. ``mse_per_luma`` is the mean squared error per
+    colour channel that one unit of squared luma change costs (1 when every channel changes
+    alike; less when the change is spread along the luma weights): textured areas take the
+    same per-channel change either way, hence more luma, and the PSNR cap counts it."""
     h, w = luma.shape
     pattern = render(chips, h, w, tile_period(h, w))
-    pattern *= mask(luma)
+    pattern *= mask(luma, 1.0 / math.sqrt(mse_per_luma))
     # Busy images would otherwise take a larger total change; cap the mean squared error
     # (rounding to integers adds about 1/12).
-    budget = 255.0**2 / 10 ** (MIN_PSNR / 10) - 1 / 12
+    budget = (255.0**2 / 10 ** (MIN_PSNR / 10) - 1 / 12) / mse_per_luma
     mse = float(np.mean(np.square(pattern, dtype=np.float64)))
     gain = strength * min(1.0, math.sqrt(budget / mse)) if mse > 0 else strength
     if gain != 1.0:
