@@ -12,7 +12,7 @@ import math
 import cv2
 import numpy as np
 
-from pyosi.watermark.pattern import CHIPS, F32
+from pyosi.watermark.pattern import CHIPS, F32, shape_chips
 
 TILES_PER_SIDE = 5.0
 MIN_PERIOD = 64.0
@@ -29,7 +29,7 @@ def tile_period(height: int, width: int) -> float:
 
 
 def render(chips: F32, height: int, width: int, period: float) -> F32:
-    """The ±1 chip pattern, bilinearly interpolated between chip centres, at pixel resolution."""
+    """The chip pattern, bilinearly interpolated between chip centres, at pixel resolution."""
     chip = period / CHIPS
     reps_y = math.ceil(height / period) + 1
     reps_x = math.ceil(width / period) + 1
@@ -58,7 +58,7 @@ def luma_delta(luma: F32, chips: F32, strength: float = 1.0, mse_per_luma: float
     alike; less when the change is spread along the luma weights): textured areas take the
     same per-channel change either way, hence more luma, and the PSNR cap counts it."""
     h, w = luma.shape
-    pattern = render(chips, h, w, tile_period(h, w))
+    pattern = render(shape_chips(chips), h, w, tile_period(h, w))
     pattern *= mask(luma, 1.0 / math.sqrt(mse_per_luma))
     # Busy images would otherwise take a larger total change; cap the mean squared error
     # (rounding to integers adds about 1/12).
