@@ -28,7 +28,7 @@ from pyosi.watermark.pattern import F32, FINE, GRID, low_cut
 WORK_SIDE = 384
 MIN_PERIOD = 14.0
 WHITEN_SIGMA = 3.0
-BAND_FREQ = 0.18
+BAND_FREQ = 0.25
 FOLD_WHITEN_SIGMA = 2.0
 FOLD_WHITEN_POWER = 0.5
 #: Lattice points (k, l) scored in the coarse search; the refinement adds more.
