@@ -74,16 +74,22 @@ def _peak(arr: NDArray[Any]) -> float:
     return 257.0 if int(arr.max()) > 255 else 1.0
 
 
-def _apply(arr: NDArray[Any], delta: F32) -> NDArray[Any]:
+def _achromatic(arr: NDArray[Any]) -> bool:
+    """True when R, G and B are equal everywhere (a grey picture stored as colour)."""
+    red = arr[..., 0]
+    return bool(np.array_equal(red, arr[..., 1]) and np.array_equal(red, arr[..., 2]))
+
+
+def _apply(arr: NDArray[Any], delta: F32, spread: bool) -> NDArray[Any]:
     """Add the luma change to the colour channels (not alpha), clipped to the dtype's range.
 
-    Colour images get it spread along the luma weights (:data:`_SPREAD`): G changes most, B
-    least, and luma by exactly ``delta``.
+    With ``spread``, colour images get it along the luma weights (:data:`_SPREAD`): G changes
+    most, B least, and luma by exactly ``delta``; otherwise every channel changes alike.
     """
     out = arr.copy()
     colour = out if out.ndim == 2 else out[..., : _colour_channels(out)]
     chans = [colour] if colour.ndim == 2 else [colour[..., c] for c in range(colour.shape[2])]
-    shares = [1.0] if len(chans) == 1 else [float(w) for w in _SPREAD]
+    shares = [float(w) for w in _SPREAD] if spread and len(chans) == 3 else [1.0] * len(chans)
     if np.issubdtype(arr.dtype, np.integer):
         info = np.iinfo(arr.dtype)
         wide = np.int32 if arr.dtype.itemsize >= 2 else np.int16
@@ -111,11 +117,12 @@ def _embed_array(arr: NDArray[Any], payload: bytes, key: WatermarkKey, strength:
     _check_size(work.shape[0], work.shape[1])
     luma, peak = _luma8(work)
     chips = KeyedTile.for_key(key).chip_grid(payload)
-    rgb = _colour_channels(work) == 3
-    delta = luma_delta(luma, chips, strength, _SPREAD_MSE if rgb else 1.0)
+    # A grey picture stored as RGB stays grey: the same change on every channel.
+    spread = _colour_channels(work) == 3 and not _achromatic(work)
+    delta = luma_delta(luma, chips, strength, _SPREAD_MSE if spread else 1.0)
     if peak != 1.0:
         delta *= np.float32(peak)
-    out = _apply(work, delta)
+    out = _apply(work, delta, spread)
     return out[..., None] if squeeze else out
 
 
