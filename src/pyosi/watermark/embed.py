@@ -2,7 +2,8 @@
 
 The tile period scales with the image (TILES_PER_SIDE tiles across the short side, at least
 MIN_PERIOD pixels), so a mark made on a large photo survives being downscaled for the web.
-The same luma change is added to R, G and B, so greyscale conversion keeps it exactly.
+The caller spreads the luma change over the colour channels (:mod:`pyosi.watermark.image`), so
+greyscale conversion keeps it exactly.
 """
 
 from __future__ import annotations

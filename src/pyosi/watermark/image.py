@@ -1,6 +1,6 @@
 """Public image watermark API: any ndarray or Pillow image in, same type and size out.
 
-The mark lives in luma; colour images get the same change on R, G and B. Pillow modes are handled
+The mark lives in luma; colour images get it spread along the luma weights. Pillow modes are handled
 at their own precision (16-bit and float greyscale), alpha is kept, and modes that cannot hold a
 fine signal (palette, bilevel) come back as RGB(A) / L.
 """
