@@ -98,6 +98,24 @@ def test_survives_attack_family(
     assert d.payload == PAYLOAD
 
 
+def test_change_is_spread_along_the_luma_weights(
+    photo: NDArray[np.uint8], marked: NDArray[np.uint8]
+) -> None:
+    # Green carries most of the change and blue least (the least RGB error for a luma change).
+    d = marked.astype(np.float64) - photo.astype(np.float64)
+    rms = np.sqrt(np.mean(d * d, axis=(0, 1)))
+    assert rms[1] > rms[0] > rms[2]
+    luma = d @ np.array([0.299, 0.587, 0.114])
+    assert float(np.corrcoef(luma.ravel(), d[..., 1].ravel())[0, 1]) > 0.95
+
+
+def test_grey_picture_stored_as_rgb_stays_grey(key: WatermarkKey) -> None:
+    grey = np.asarray(data.camera(), dtype=np.uint8)  # type: ignore[no-untyped-call]
+    out = embed_image(np.stack([grey] * 3, axis=-1), PAYLOAD, key)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 0], out[..., 2])
+    assert detect_image(out, key).payload == PAYLOAD
+
+
 def test_greyscale_embedding_survives_exactly(marked: NDArray[np.uint8], key: WatermarkKey):
     grey = np.asarray(Image.fromarray(marked).convert("L"))
     assert detect_image(grey, key).payload == PAYLOAD

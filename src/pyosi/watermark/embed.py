@@ -2,7 +2,8 @@
 
 The tile period scales with the image (TILES_PER_SIDE tiles across the short side, at least
 MIN_PERIOD pixels), so a mark made on a large photo survives being downscaled for the web.
-The same luma change is added to R, G and B, so greyscale conversion keeps it exactly.
+The caller spreads the luma change over the colour channels (:mod:`pyosi.watermark.image`), so
+greyscale conversion keeps it exactly.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from pyosi.watermark.pattern import CHIPS, F32
+from pyosi.watermark.pattern import CHIPS, F32, shape_chips
 
 TILES_PER_SIDE = 5.0
 MIN_PERIOD = 64.0
@@ -29,7 +30,7 @@ def tile_period(height: int, width: int) -> float:
 
 
 def render(chips: F32, height: int, width: int, period: float) -> F32:
-    """The ±1 chip pattern, bilinearly interpolated between chip centres, at pixel resolution."""
+    """The chip pattern, bilinearly interpolated between chip centres, at pixel resolution."""
     chip = period / CHIPS
     reps_y = math.ceil(height / period) + 1
     reps_x = math.ceil(width / period) + 1
@@ -42,22 +43,27 @@ def render(chips: F32, height: int, width: int, period: float) -> F32:
     return np.ascontiguousarray(big[off : off + height, off : off + width], dtype=np.float32)
 
 
-def mask(luma: F32) -> F32:
-    """Per-pixel amplitude: small on flat areas and skies, larger where texture hides it."""
+def mask(luma: F32, texture_boost: float = 1.0) -> F32:
+    """Per-pixel luma amplitude: small on flat areas and skies, larger where texture hides it.
+    ``texture_boost`` scales the texture part (not the flat-area floor)."""
     smooth = cv2.GaussianBlur(luma, (0, 0), 1.0)
     detail = luma - smooth
     activity = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), 2.0))
-    amp = AMP_FLAT + TEXTURE_GAIN * activity
-    return np.minimum(amp, AMP_MAX, out=amp)
+    amp = AMP_FLAT + (TEXTURE_GAIN * texture_boost) * activity
+    return np.minimum(amp, AMP_MAX * texture_boost, out=amp)
 
 
-def luma_delta(luma: F32, chips: F32, strength: float = 1.0) -> F32:
+def luma_delta(luma: F32, chips: F32, strength: float = 1.0, mse_per_luma: float = 1.0) -> F32:
+    """The luma change that carries ``chips``. ``mse_per_luma`` is the mean squared error per
+    colour channel that one unit of squared luma change costs (1 when every channel changes
+    alike; less when the change is spread along the luma weights): textured areas take the
+    same per-channel change either way, hence more luma, and the PSNR cap counts it."""
     h, w = luma.shape
-    pattern = render(chips, h, w, tile_period(h, w))
-    pattern *= mask(luma)
+    pattern = render(shape_chips(chips), h, w, tile_period(h, w))
+    pattern *= mask(luma, 1.0 / math.sqrt(mse_per_luma))
     # Busy images would otherwise take a larger total change; cap the mean squared error
     # (rounding to integers adds about 1/12).
-    budget = 255.0**2 / 10 ** (MIN_PSNR / 10) - 1 / 12
+    budget = (255.0**2 / 10 ** (MIN_PSNR / 10) - 1 / 12) / mse_per_luma
     mse = float(np.mean(np.square(pattern, dtype=np.float64)))
     gain = strength * min(1.0, math.sqrt(budget / mse)) if mse > 0 else strength
     if gain != 1.0:

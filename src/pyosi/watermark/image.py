@@ -1,6 +1,6 @@
 """Public image watermark API: any ndarray or Pillow image in, same type and size out.
 
-The mark lives in luma; colour images get the same change on R, G and B. Pillow modes are handled
+The mark lives in luma; colour images get it spread along the luma weights. Pillow modes are handled
 at their own precision (16-bit and float greyscale), alpha is kept, and modes that cannot hold a
 fine signal (palette, bilevel) come back as RGB(A) / L.
 """
@@ -28,6 +28,11 @@ DEFAULT_FALSE_ALARM_LIMIT = 1e-6
 ImageT = TypeVar("ImageT", np.ndarray[Any, Any], Image.Image)
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's convert("L")
+#: Per-channel share of a luma change: along the luma weights, the smallest RGB change (in mean
+#: squared error) that moves luma by one unit.
+_SPREAD = _LUMA / np.float32(np.dot(_LUMA, _LUMA))
+#: Mean squared RGB error per unit of squared luma change when spread that way.
+_SPREAD_MSE = float(np.dot(_SPREAD, _SPREAD) / 3.0)
 _VIA_RGB = {"CMYK", "YCbCr", "LAB", "HSV"}
 
 
@@ -69,20 +74,32 @@ def _peak(arr: NDArray[Any]) -> float:
     return 257.0 if int(arr.max()) > 255 else 1.0
 
 
-def _apply(arr: NDArray[Any], delta: F32) -> NDArray[Any]:
-    """Add the luma change to every colour channel (not alpha), clipped to the dtype's range."""
+def _achromatic(arr: NDArray[Any]) -> bool:
+    """True when R, G and B are equal everywhere (a grey picture stored as colour)."""
+    red = arr[..., 0]
+    return bool(np.array_equal(red, arr[..., 1]) and np.array_equal(red, arr[..., 2]))
+
+
+def _apply(arr: NDArray[Any], delta: F32, spread: bool) -> NDArray[Any]:
+    """Add the luma change to the colour channels (not alpha), clipped to the dtype's range.
+
+    With ``spread``, colour images get it along the luma weights (:data:`_SPREAD`): G changes
+    most, B least, and luma by exactly ``delta``; otherwise every channel changes alike.
+    """
     out = arr.copy()
     colour = out if out.ndim == 2 else out[..., : _colour_channels(out)]
+    chans = [colour] if colour.ndim == 2 else [colour[..., c] for c in range(colour.shape[2])]
+    shares = [float(w) for w in _SPREAD] if spread and len(chans) == 3 else [1.0] * len(chans)
     if np.issubdtype(arr.dtype, np.integer):
         info = np.iinfo(arr.dtype)
-        d = np.rint(delta).astype(np.int32 if arr.dtype.itemsize >= 2 else np.int16)
-        chans = [colour] if colour.ndim == 2 else [colour[..., c] for c in range(colour.shape[2])]
-        for ch in chans:
-            ch[...] = np.clip(ch.astype(d.dtype) + d, info.min, info.max)
+        wide = np.int32 if arr.dtype.itemsize >= 2 else np.int16
+        for ch, share in zip(chans, shares, strict=True):
+            d = np.rint(delta * np.float32(share)).astype(wide)
+            ch[...] = np.clip(ch.astype(wide) + d, info.min, info.max)
     else:
         top = 1.0 if float(np.nanmax(arr)) <= 1.0 else 255.0
-        d = delta if colour.ndim == 2 else delta[..., None]
-        colour[...] = np.clip(colour + d, 0.0, top)
+        for ch, share in zip(chans, shares, strict=True):
+            ch[...] = np.clip(ch + delta * np.float32(share), 0.0, top)
     return out
 
 
@@ -100,10 +117,12 @@ def _embed_array(arr: NDArray[Any], payload: bytes, key: WatermarkKey, strength:
     _check_size(work.shape[0], work.shape[1])
     luma, peak = _luma8(work)
     chips = KeyedTile.for_key(key).chip_grid(payload)
-    delta = luma_delta(luma, chips, strength)
+    # A grey picture stored as RGB stays grey: the same change on every channel.
+    spread = _colour_channels(work) == 3 and not _achromatic(work)
+    delta = luma_delta(luma, chips, strength, _SPREAD_MSE if spread else 1.0)
     if peak != 1.0:
         delta *= np.float32(peak)
-    out = _apply(work, delta)
+    out = _apply(work, delta, spread)
     return out[..., None] if squeeze else out
 
 

@@ -23,8 +23,28 @@ GRID = CHIPS * FINE
 N_CHIPS = CHIPS * CHIPS
 N_SYNC = 192
 _DOMAIN = "pyosi/watermark/image/v1"
+#: The chip pattern is high-passed on the tile: frequencies below about LOW_CUT cycles per chip
+#: keep LOW_KEEP of their amplitude. The embedder spends nothing there (the host's steep spectrum
+#: swamps it) and the detector's matched filter damps it alike.
+LOW_CUT = 0.2
+LOW_KEEP = 0.1
 
 F32 = NDArray[np.float32]
+
+
+def low_cut(fy: NDArray[np.floating], fx: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Amplitude gain of the tile's high-pass at frequencies in cycles per chip."""
+    return np.asarray(1.0 - (1.0 - LOW_KEEP) * np.exp(-(fy * fy + fx * fx) / LOW_CUT**2))
+
+
+def shape_chips(chips: F32) -> F32:
+    """Chip values high-passed on the (periodic) tile by :func:`low_cut`, at the same RMS."""
+    n = chips.shape[0]
+    gain = low_cut(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :])
+    out = np.fft.irfft2(np.fft.rfft2(chips) * gain, s=chips.shape)
+    rms = float(np.sqrt(np.mean(out * out)))
+    scale = float(np.sqrt(np.mean(np.square(chips, dtype=np.float64)))) / rms if rms > 0 else 0.0
+    return np.asarray(out * scale, np.float32)
 
 
 def _uniform(seed: bytes, n: int) -> NDArray[np.float64]:

@@ -22,15 +22,15 @@ import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
-from pyosi.watermark.pattern import F32, FINE, GRID
+from pyosi.watermark.pattern import F32, FINE, GRID, low_cut
 
 #: Detection works on at most this many pixels on the short side (the mark is scale-relative).
 WORK_SIDE = 384
 MIN_PERIOD = 14.0
 WHITEN_SIGMA = 3.0
-BAND_FREQ = 0.18
+BAND_FREQ = 0.25
 FOLD_WHITEN_SIGMA = 2.0
-FOLD_WHITEN_POWER = 0.75
+FOLD_WHITEN_POWER = 0.5
 #: Lattice points (k, l) scored in the coarse search; the refinement adds more.
 _COARSE_POINTS = [(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)]
 
@@ -325,9 +325,15 @@ def matched_filter(folded: F32) -> F32:
 
 @lru_cache(maxsize=1)
 def _tent_spectrum() -> NDArray[np.float64]:
-    """Spectrum of the chip's tent (FINE samples either side), centred on cell 0."""
+    """Spectrum of one chip as embedded: the tent (FINE samples either side), centred on cell 0,
+    times the tile's high-pass."""
     line = np.zeros(GRID)
     for i in range(-FINE + 1, FINE):
         line[i % GRID] = FINE - abs(i)
     line /= line.sum()
-    return np.abs(np.fft.rfft2(np.outer(line, line)))
+    tent = np.abs(np.fft.rfft2(np.outer(line, line)))
+    # The tile's high-pass (cycles per chip): the embedded chips are shaped by it, and for marks
+    # made before they were, the damping still helps (the host's steep spectrum outruns the
+    # smoothed noise estimate at the lowest frequencies).
+    gain = low_cut(np.fft.fftfreq(GRID)[:, None] * FINE, np.fft.rfftfreq(GRID)[None, :] * FINE)
+    return np.asarray(tent * gain, np.float64)
