@@ -9,6 +9,7 @@ and :mod:`pyosi.service.ui`; the domain logic they call lives beside them in thi
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -23,6 +24,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pyosi import __version__
@@ -152,7 +154,7 @@ class Service:
         principal: Principal | None = None
         token = _bearer(request)
         if token is not None:
-            principal = resolve_api_key(self.db.engine, token)
+            principal = resolve_api_key(self.reads, token)
             if principal is None:
                 raise AuthError("unknown or revoked API key")
         elif cookie := request.cookies.get(SESSION_COOKIE):
@@ -190,8 +192,20 @@ class Service:
     def scan_context(self) -> ScanContext:
         # Keys are read per scan (cheaply) so a newly registered partner key applies at once.
         return ScanContext(
-            keys=self.keys.keys(self.db.engine), anchors=self.anchors, store=self.store
+            keys=self.keys.keys(self.reads), anchors=self.anchors, store=self.scan_store
         )
+
+    @functools.cached_property
+    def reads(self) -> Engine:
+        """The database for what every request only reads (its API key, partner keys, the
+        manifest store during a scan): on SQLite such reads then never queue for the write lock,
+        which the API key lookup would otherwise do on the event loop (see items.read_only)."""
+        return self.db.engine.execution_options(pyosi_readonly=True)
+
+    @functools.cached_property
+    def scan_store(self) -> ManifestStore:
+        """The manifest store as scans read it, on :attr:`reads` (marking writes to ``store``)."""
+        return ManifestStore(database=Database(self.db.url, self.reads))
 
 
 def _same(a: str, b: str) -> bool:
