@@ -200,3 +200,104 @@ def scan(
     console.print("CPU time per file by detector (ms):")
     for name, ms in result["detector_cpu_ms_per_file"].items():
         console.print(f"  {name:<16} {ms:8.2f}")
+
+
+def _levels(value: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(n) for n in _names(value))
+    except ValueError:
+        levels = ()
+    if not levels or any(c < 1 for c in levels):
+        raise typer.BadParameter(
+            f"give whole numbers >= 1 separated by commas, e.g. 1,2,4,8 (got {value!r})",
+            param_hint="--concurrency",
+        )
+    return levels
+
+
+@app.command("service")
+def service(
+    *,
+    files: Annotated[int, typer.Option(min=10, help="Files in the corpus.")] = 200,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Server processes (and library scan processes). Default: cores."),
+    ] = None,
+    concurrency: Annotated[
+        str, typer.Option(help="Closed-loop client counts to try, comma-separated.")
+    ] = "1,2,4,8",
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.01,
+            help="Open-loop arrivals per second. Default: 80% of the library's measured rate.",
+        ),
+    ] = None,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of each load phase.")] = 20.0,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="Run on this PostgreSQL server (a scratch database is created and dropped). "
+            "Default: SQLite in a temporary data directory.",
+        ),
+    ] = None,
+    corpus: Annotated[
+        Path,
+        typer.Option(metavar="DIR", help="Where the corpus is built (and reused next time)."),
+    ] = Path("bench-results/service-corpus"),
+    out: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Write bench-service.json into DIR.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the corpus.")] = 0,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the service's temporary data directory and log.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit with status 1 if the service misses a target.")
+    ] = False,
+) -> None:
+    """Scans per second and latency of `pyosi serve` over HTTP, against the library's own rate.
+
+    Measures the library on the corpus first, then starts the service (a fresh data directory,
+    rate limit off) and loads it from this process: closed loop at each --concurrency level
+    (sustained rate), then open loop at --rate (latency). Targets: sustained >= 80% of the
+    library's rate, and p95 <= 1 s at 80% of it, every upload 201 with the right verdict.
+    """
+    import json
+    import os
+
+    from pyosi._json import finite
+    from pyosi.bench.service import (
+        ServiceBenchConfig,
+        check_database_url,
+        print_report,
+        run_service_bench,
+        write_json,
+    )
+
+    levels = _levels(concurrency)
+    if database_url is not None:
+        check_database_url(database_url)
+    config = ServiceBenchConfig(
+        corpus=corpus,
+        files=files,
+        workers=workers or os.cpu_count() or 1,
+        concurrency=levels,
+        rate=rate,
+        seconds=seconds,
+        database_url=database_url,
+        seed=seed,
+        keep=keep,
+    )
+    err = stderr()
+    report = run_service_bench(config, progress=lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
+    if out is not None:
+        err.print(f"wrote {escape(str(write_json(report, out)))}")
+    if json_out:
+        stdout().print_json(json.dumps(finite(report.to_dict())))
+    else:
+        print_report(report, stdout())
+    if check and not report.passed:
+        raise typer.Exit(1)

@@ -37,6 +37,16 @@ class BlobStore:
 
     def put(self, conn: Connection, data: bytes, mime: str | None) -> str:
         """Store ``data`` (inside the caller's transaction for the row) and return its hash."""
+        digest = self.write(data)
+        self.record(conn, digest, len(data), mime)
+        return digest
+
+    def write(self, data: bytes) -> str:
+        """The file alone, complete and fsynced when this returns; its hash.
+
+        Callers that hold a transaction open call this first, outside it: the fsync can take
+        tens of milliseconds, and on SQLite every other writer waits for the transaction.
+        """
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if not target.exists():
@@ -46,16 +56,19 @@ class BlobStore:
             except Exception:
                 if not target.exists():  # a concurrent upload of the same bytes is fine
                     raise
+        return digest
+
+    def record(self, conn: Connection, digest: str, size: int, mime: str | None) -> None:
+        """The row for a file :meth:`write` stored, inside the caller's transaction."""
         values = {
             "sha256": digest,
-            "size": len(data),
+            "size": size,
             "mime": mime,
             "created_at": dt.datetime.now(dt.UTC),
         }
         # Concurrent uploads of the same bytes race for the row: the loser's insert is a no-op.
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         conn.execute(insert(blobs).values(**values).on_conflict_do_nothing())
-        return digest
 
     def get(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()

@@ -229,7 +229,8 @@ def create_item(
         raise UnsupportedMediaError("not a media file pyosi reads (checked from its content)")
     if result.error is not None:
         raise MediaError(result.error)
-    outcome = evaluate(engine, result, context, now=now)
+    # The policy is only read: on SQLite that need not wait for another process's write.
+    outcome = evaluate(read_only(engine), result, context, now=now)
     status = initial_status(outcome)
     labels = [lab.to_json() for lab in outcome.labels]
     doc = outcome.to_json()
@@ -246,8 +247,13 @@ def create_item(
     item_id = item_id or secrets.token_hex(8)
     at = now or dt.datetime.now(dt.UTC)
     in_window = outcome.election is not None and outcome.election.in_window
+    # The file is written (and fsynced) before the transaction, which on SQLite holds the one
+    # write lock that every other upload and read in every process would otherwise wait for.
+    # A crash in between leaves an orphan file, never a row without its file (blobs.py).
+    sha = stored_sha256 or blobs.write(data)
     with engine.begin() as conn:
-        sha = stored_sha256 or blobs.put(conn, data, result.mime)
+        if stored_sha256 is None:
+            blobs.record(conn, sha, len(data), result.mime)
         conn.execute(
             items.insert().values(
                 id=item_id,
@@ -278,6 +284,16 @@ def create_item(
         if in_transaction is not None:
             in_transaction(conn, item_id)
     return item
+
+
+def read_only(engine: Engine) -> Engine:
+    """``engine`` (same pool) for transactions that only read.
+
+    On SQLite every other transaction begins IMMEDIATE, taking the database's one write lock
+    (see :func:`pyosi.storage.reading`); a read that does not need it never waits in WAL mode.
+    Elsewhere the option changes nothing.
+    """
+    return engine.execution_options(pyosi_readonly=True)
 
 
 def get_item(engine: Engine, item_id: str) -> Item:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -106,9 +108,11 @@ async def create_scan(
     background = len(data) > svc.settings.async_bytes or "respond-async" in request.headers.get(
         "prefer", ""
     )
-    kind, value = await run_in_threadpool(
-        submit_upload, svc, principal, data, context, background=background
-    )
+    submit = functools.partial(submit_upload, svc, principal, data, context, background=background)
+    if background:
+        kind, value = await run_in_threadpool(submit)
+    else:  # scanned now: wait for one of this process's scan slots (Service.scan_limiter)
+        kind, value = await anyio.to_thread.run_sync(submit, limiter=svc.scan_limiter())
     if kind == "job":
         job = jobs.get_job(svc.db.engine, value)
         return JSONResponse(
