@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pyosi.errors import ProvenanceError, PyosiError
-from pyosi.storage import Database, open_database
+from pyosi.storage import Database, open_database, reading
 from pyosi.storage.schema import manifests
 
 
@@ -93,7 +93,7 @@ class ManifestStore:
 
     def get(self, content_id: bytes) -> StoredManifest | None:
         try:
-            with self._engine.connect() as conn:
+            with reading(self._engine) as conn:
                 row = conn.execute(
                     select(manifests).where(manifests.c.content_id == content_id.hex())
                 ).first()

@@ -46,7 +46,7 @@ from pyosi.service.errors import (
 from pyosi.service.partners import KeyCache
 from pyosi.service.secrets import SecretKeyError
 from pyosi.signals.base import ScanContext
-from pyosi.storage import Database, open_database
+from pyosi.storage import Database, open_database, read_only
 
 log = logging.getLogger("pyosi.service")
 
@@ -220,7 +220,7 @@ class Service:
         """The database for what every request only reads (its API key, partner keys, the
         manifest store during a scan): on SQLite such reads then never queue for the write lock,
         which the API key lookup would otherwise do on the event loop (see items.read_only)."""
-        return self.db.engine.execution_options(pyosi_readonly=True)
+        return read_only(self.db.engine)
 
     @functools.cached_property
     def scan_store(self) -> ManifestStore:

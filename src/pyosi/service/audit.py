@@ -136,5 +136,5 @@ def entries(engine: Engine, *, limit: int = 100, before_id: int | None = None) -
     q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
     if before_id is not None:
         q = q.where(audit_log.c.id < before_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [AuditEntry(**dict(r)) for r in conn.execute(q).mappings()]

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pyosi.errors import PyosiError
 from pyosi.service import audit
-from pyosi.storage import utc
+from pyosi.storage import reading, utc
 from pyosi.storage.schema import api_keys, sessions, users
 
 
@@ -191,7 +191,7 @@ def resolve_session(engine: Engine, token: str) -> Principal | None:
     """The user behind a session cookie, or None (unknown, expired, or the user disabled)."""
     if not token or len(token) > 100:
         return None
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = (
             conn.execute(
                 select(
@@ -233,7 +233,7 @@ class UserInfo:
 
 
 def list_users(engine: Engine) -> list[UserInfo]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(users).order_by(users.c.username)).mappings()
         return [
             UserInfo(r["username"], Role(r["role"]), r["disabled"], r["created_at"]) for r in rows
@@ -284,7 +284,7 @@ class ApiKeyInfo:
 
 
 def list_api_keys(engine: Engine) -> list[ApiKeyInfo]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at)).mappings()
         return [
             ApiKeyInfo(r["id"], r["name"], Role(r["role"]), r["created_at"], r["revoked_at"])
@@ -334,7 +334,7 @@ def resolve_api_key(engine: Engine, token: str) -> Principal | None:
     if len(parts) != 3 or parts[0] != "pyosi":
         return None
     key_id, secret = parts[1], parts[2]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
     if row is None or row["revoked_at"] is not None:
         return None

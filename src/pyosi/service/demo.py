@@ -26,7 +26,7 @@ from pyosi.service.app import Service
 from pyosi.service.auth import AuthError, Role, add_user, set_password
 from pyosi.service.items import UploadContext, create_item
 from pyosi.service.policies import list_elections, save_election
-from pyosi.storage import Database
+from pyosi.storage import Database, reading
 from pyosi.storage.schema import items
 
 ADMIN = "admin"
@@ -77,7 +77,7 @@ def prepare(db: Database) -> DemoLogin:
 def load_samples(service: Service) -> int:
     """Add the sample items unless the database already holds items; returns how many."""
     engine = service.db.engine
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         if conn.execute(select(func.count()).select_from(items)).scalar_one():
             return 0
     _demo_election(service)

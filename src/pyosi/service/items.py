@@ -26,7 +26,7 @@ from pyosi.service.blobs import BlobStore
 from pyosi.service.errors import InvalidRequestError, NotFoundError
 from pyosi.service.policies import current_policy, current_version
 from pyosi.signals.base import ScanContext
-from pyosi.storage import utc
+from pyosi.storage import read_only, reading, utc
 from pyosi.storage.schema import decisions, items
 
 KST = dt.timezone(dt.timedelta(hours=9))
@@ -286,18 +286,8 @@ def create_item(
     return item
 
 
-def read_only(engine: Engine) -> Engine:
-    """``engine`` (same pool) for transactions that only read.
-
-    On SQLite every other transaction begins IMMEDIATE, taking the database's one write lock
-    (see :func:`pyosi.storage.reading`); a read that does not need it never waits in WAL mode.
-    Elsewhere the option changes nothing.
-    """
-    return engine.execution_options(pyosi_readonly=True)
-
-
 def get_item(engine: Engine, item_id: str) -> Item:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return _load(conn, item_id)
 
 
@@ -378,7 +368,7 @@ def list_items(
         query = query.where(
             or_(items.c.created_at < at, and_(items.c.created_at == at, items.c.id < last_id))
         )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = list(conn.execute(query).mappings())
     page = [_item(r, []) for r in rows[:limit]]
     more = len(rows) > limit
@@ -386,7 +376,7 @@ def list_items(
 
 
 def count_by_status(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(items.c.status, func.count()).group_by(items.c.status))
         return {status: n for status, n in rows}
 
@@ -402,7 +392,7 @@ def counts_by_day(
     start = end - dt.timedelta(days=days - 1)
     since = dt.datetime.combine(start, dt.time(), KST).astimezone(dt.UTC)
     buckets: dict[dt.date, dict[str, int]] = {start + dt.timedelta(days=i): {} for i in range(days)}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             select(items.c.created_at, items.c.verdict).where(items.c.created_at >= since)
         )

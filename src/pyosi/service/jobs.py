@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RowMapping, insert, or_, select, update
 
 from pyosi.service.errors import NotFoundError
-from pyosi.storage import utc
+from pyosi.storage import reading, utc
 from pyosi.storage.schema import jobs
 
 LEASE_SECONDS = 300
@@ -76,7 +76,7 @@ def enqueue(conn: Connection, kind: str, payload: Mapping[str, Any], *, created_
 
 
 def get_job(engine: Engine, job_id: str) -> Job:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
     if row is None:
         raise NotFoundError(f"no job {job_id!r}")
@@ -90,7 +90,7 @@ def claim(engine: Engine, *, now: dt.datetime | None = None) -> Job | None:
         jobs.c.status == "queued",
         (jobs.c.status == "running") & (jobs.c.lease_until < now),
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         candidates = conn.execute(
             select(jobs.c.id).where(runnable).order_by(jobs.c.created_at).limit(5)
         ).all()
@@ -146,7 +146,7 @@ def fail(engine: Engine, job: Job, error: str, *, retry: bool) -> None:
 def queue_depth(engine: Engine) -> dict[str, int]:
     from sqlalchemy import func
 
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
         return {status: n for status, n in rows}
 

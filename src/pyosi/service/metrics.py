@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from pyosi.storage import reading
 from pyosi.storage.schema import deliveries, items, jobs
 
 REQUESTS = Counter("pyosi_http_requests", "HTTP requests answered.", ["method", "route", "status"])
@@ -52,7 +53,7 @@ class _DatabaseCollector(Collector):
         by_delivery = GaugeMetricFamily(
             "pyosi_webhook_deliveries", "Webhook deliveries, by status.", labels=["status"]
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             for status, verdict, n in conn.execute(
                 select(items.c.status, items.c.verdict, func.count()).group_by(
                     items.c.status, items.c.verdict

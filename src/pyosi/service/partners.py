@@ -22,7 +22,7 @@ from pyosi.keyring import registered_keys
 from pyosi.service import audit
 from pyosi.service.errors import ConflictError, InvalidRequestError, NotFoundError
 from pyosi.service.secrets import decrypt, encrypt
-from pyosi.storage import utc
+from pyosi.storage import reading, utc
 from pyosi.storage.schema import partner_keys
 from pyosi.watermark import WatermarkKey
 
@@ -103,7 +103,7 @@ def revoke_partner_key(engine: Engine, key_id: str, *, actor: str) -> PartnerKey
 
 
 def get_partner_key(engine: Engine, key_id: str) -> PartnerKey:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = (
             conn.execute(select(partner_keys).where(partner_keys.c.key_id == key_id))
             .mappings()
@@ -115,7 +115,7 @@ def get_partner_key(engine: Engine, key_id: str) -> PartnerKey:
 
 
 def list_partner_keys(engine: Engine) -> list[PartnerKey]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(partner_keys).order_by(partner_keys.c.created_at)).mappings()
         return [_partner(r) for r in rows]
 
@@ -133,7 +133,7 @@ class KeyCache:
         self._keys: list[WatermarkKey] = []
 
     def keys(self, engine: Engine) -> list[WatermarkKey]:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             ids = tuple(
                 sorted(
                     r.key_id
@@ -144,7 +144,7 @@ class KeyCache:
             )
         with self._lock:
             if ids != self._ids:
-                with engine.connect() as conn:
+                with reading(engine) as conn:
                     rows = conn.execute(
                         select(partner_keys.c.secret_encrypted).where(
                             partner_keys.c.revoked_at.is_(None)

@@ -71,7 +71,7 @@ def current_version(conn: Connection) -> PolicyVersion:
 
 def current_policy(engine: Engine) -> Policy:
     """The policy in force over the stored calendar (parsed once per text and calendar)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         version = current_version(conn)
         calendar = tuple(_election(r) for r in conn.execute(select(elections)).mappings())
     return _parsed(version.text, calendar)
@@ -127,7 +127,7 @@ def policy_history(engine: Engine) -> list[PolicyVersion]:
             for r in rows.mappings()
         ]
     if not out:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             out = [current_version(conn)]
     return out
 
@@ -166,13 +166,13 @@ class StoredElection:
 
 
 def list_elections(engine: Engine) -> list[StoredElection]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(elections).order_by(elections.c.date)).mappings()
         return [StoredElection(r["id"], _election(r)) for r in rows]
 
 
 def get_election(engine: Engine, election_id: int) -> StoredElection:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(elections).where(elections.c.id == election_id)).mappings()
         found = row.first()
     if found is None:

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, RowMapping, insert, or_, select, upda
 from pyosi.service import audit
 from pyosi.service.errors import InvalidRequestError, NotFoundError
 from pyosi.service.secrets import decrypt, encrypt
-from pyosi.storage import utc
+from pyosi.storage import reading, utc
 from pyosi.storage.schema import deliveries, webhooks
 
 EVENTS = ("item.labeled", "item.escalated", "takedown.requested")
@@ -221,7 +221,7 @@ def set_active(engine: Engine, webhook_id: int, active: bool, *, actor: str) -> 
 
 
 def get_webhook(engine: Engine, webhook_id: int) -> Webhook:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(webhooks).where(webhooks.c.id == webhook_id)).mappings().first()
     if row is None:
         raise NotFoundError(f"no webhook {webhook_id}")
@@ -229,7 +229,7 @@ def get_webhook(engine: Engine, webhook_id: int) -> Webhook:
 
 
 def list_webhooks(engine: Engine) -> list[Webhook]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(webhooks).order_by(webhooks.c.id)).mappings()
         return [_webhook(r) for r in rows]
 
@@ -240,7 +240,7 @@ def list_deliveries(
     q = select(deliveries).order_by(deliveries.c.id.desc()).limit(max(1, min(limit, 500)))
     if webhook_id is not None:
         q = q.where(deliveries.c.webhook_id == webhook_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [_delivery(r) for r in conn.execute(q).mappings()]
 
 
@@ -307,7 +307,7 @@ def deliver_due(
 ) -> int:
     """Lease and send up to ``limit`` due deliveries; returns how many were attempted."""
     now = now or dt.datetime.now(dt.UTC)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         due = conn.execute(
             select(deliveries.c.id)
             .where(
@@ -342,7 +342,7 @@ def _lease(engine: Engine, delivery_id: int, now: dt.datetime) -> bool:
 
 
 def _attempt(engine: Engine, delivery_id: int, send: Sender) -> None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = (
             conn.execute(
                 select(deliveries, webhooks.c.url, webhooks.c.secret_encrypted, webhooks.c.active)

@@ -11,6 +11,7 @@ from pyosi.storage.database import (
     DatabaseNotMigratedError,
     database_url,
     open_database,
+    read_only,
     reading,
     utc,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "DatabaseNotMigratedError",
     "database_url",
     "open_database",
+    "read_only",
     "reading",
     "utc",
 ]

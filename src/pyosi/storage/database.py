@@ -189,6 +189,11 @@ def reading(engine: Engine) -> Connection:
     return engine.connect().execution_options(pyosi_readonly=True)
 
 
+def read_only(engine: Engine) -> Engine:
+    """``engine`` (the same pool) for functions that only read: see :func:`reading`."""
+    return engine.execution_options(pyosi_readonly=True)
+
+
 def _sqlite_begin(conn: Connection) -> None:
     readonly = conn.get_execution_options().get("pyosi_readonly", False)
     conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

@@ -23,6 +23,7 @@ from pyosi.service.policies import (
     save_election,
     validate_policy,
 )
+from pyosi.storage import reading
 
 router = APIRouter(tags=["policy"])
 
@@ -34,7 +35,7 @@ def policy_show(request: Request, format: str = "json") -> Any:
     """The policy in force: its version, author and TOML text (``?format=toml`` for the text)."""
     svc = service(request)
     svc.require(request, Permission.READ_POLICY)
-    with svc.db.engine.connect() as conn:
+    with reading(svc.db.engine) as conn:
         version = current_version(conn)
     if format == "toml":
         return Response(version.text, media_type="application/toml; charset=utf-8")

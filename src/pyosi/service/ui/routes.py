@@ -52,6 +52,7 @@ from pyosi.service.policies import (
     validate_policy,
 )
 from pyosi.service.ui.render import LANG_COOKIE, LANGUAGES, chart_svg, page, translator
+from pyosi.storage import reading
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "pyosi_login"
@@ -435,7 +436,7 @@ def elections_delete(
 def policy_page(request: Request, saved: str = "") -> HTMLResponse:
     principal = _guard(request, Permission.READ_POLICY)
     engine = service(request).db.engine
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         version = current_version(conn)
     return _policy(request, principal, text=_bumped(version.text, version.version), error=None,
                    saved=bool(saved))  # fmt: skip
@@ -460,7 +461,7 @@ def _policy(
     status: int = 200,
 ) -> HTMLResponse:
     engine = service(request).db.engine
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         in_force = current_version(conn)
     return page(
         request,
