@@ -71,6 +71,17 @@ def submit_upload(
     return "job", job_id
 
 
+async def submit_in_thread(
+    svc: Service, principal: Principal, data: bytes, context: UploadContext, *, background: bool
+) -> tuple[str, Any]:
+    """:func:`submit_upload` off the event loop; a scan now waits for one of this process's scan
+    slots (:meth:`Service.scan_limiter`), a background job only stores and queues."""
+    submit = functools.partial(submit_upload, svc, principal, data, context, background=background)
+    if background:
+        return await run_in_threadpool(submit)
+    return await anyio.to_thread.run_sync(submit, limiter=svc.scan_limiter())
+
+
 @router.post(
     "/v1/scans",
     status_code=201,
@@ -108,11 +119,7 @@ async def create_scan(
     background = len(data) > svc.settings.async_bytes or "respond-async" in request.headers.get(
         "prefer", ""
     )
-    submit = functools.partial(submit_upload, svc, principal, data, context, background=background)
-    if background:
-        kind, value = await run_in_threadpool(submit)
-    else:  # scanned now: wait for one of this process's scan slots (Service.scan_limiter)
-        kind, value = await anyio.to_thread.run_sync(submit, limiter=svc.scan_limiter())
+    kind, value = await submit_in_thread(svc, principal, data, context, background=background)
     if kind == "job":
         job = jobs.get_job(svc.db.engine, value)
         return JSONResponse(
