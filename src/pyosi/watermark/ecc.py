@@ -13,6 +13,8 @@ probability exactly 2**-32. :func:`decode` therefore never returns a payload who
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import zlib
 
 import numpy as np
@@ -121,15 +123,15 @@ def decode(soft: NDArray[np.floating], list_size: int = 1) -> bytes | None:
     """Soft-decision Viterbi. ``soft[i] > 0`` favours coded bit i = 0. Returns the payload or
     None when no candidate passes its CRC.
 
-    With ``list_size`` L > 1, the CRC is checked on up to L candidate messages, best first: the
-    maximum-likelihood path, then the best paths through the other trellis edges. Under noise
-    every candidate is uniform (the list is equivariant under adding a codeword, like the
-    maximum-likelihood decision), so the CRC lets a false one through with probability at most
-    L * 2**-32; callers must count L in their false-alarm bound.
+    With ``list_size`` L > 1, the CRC is checked on up to the L best paths through the trellis
+    (best first, the maximum-likelihood path first of all). Under noise every candidate is uniform
+    (the list is equivariant under adding a codeword, like the maximum-likelihood decision), so
+    the CRC lets a false one through with probability at most L * 2**-32; callers must count L in
+    their false-alarm bound.
     """
     br = _branch_metrics(soft)
     steps = br.shape[0]
-    metric, choice = _forward(br)
+    _, choice = _forward(br)
     # Trace back from state 0 (the tail bits force it).
     state = 0
     bits = np.empty(steps, dtype=np.uint8)
@@ -139,53 +141,130 @@ def decode(soft: NDArray[np.floating], list_size: int = 1) -> bytes | None:
     found = _check(bits)
     if found is not None or list_size <= 1:
         return found
-    return _decode_list(br, metric, choice, list_size)
+    return _decode_list(br, list_size)
 
 
-def _decode_list(
-    br: NDArray[np.float64],
-    metric: NDArray[np.float64],
-    choice: NDArray[np.int64],
-    list_size: int,
-) -> bytes | None:
-    """The best path through each trellis edge, ranked by its metric: the maximum-likelihood
-    path first, then its closest rivals (every single divergence from it, and more)."""
+def _crc_syndrome() -> tuple[NDArray[np.int64], int]:
+    """The CRC check as an affine map over GF(2): a message passes when the XOR of ``cols[t]``
+    over its one bits equals ``target`` (CRC-32 is linear in the message up to a constant)."""
+
+    def residue(msg: NDArray[np.uint8]) -> int:
+        payload = bits_to_bytes(msg[:PAYLOAD_BITS])
+        crc = int.from_bytes(bits_to_bytes(msg[PAYLOAD_BITS:MESSAGE_BITS]), "big")
+        return zlib.crc32(payload) ^ crc
+
+    zero = np.zeros(MESSAGE_BITS, np.uint8)
+    target = residue(zero)
+    cols = np.zeros(MESSAGE_BITS + _MEMORY, np.int64)  # tail bits do not enter the CRC
+    for i in range(MESSAGE_BITS):
+        unit = zero.copy()
+        unit[i] = 1
+        cols[i] = residue(unit) ^ target
+    return cols, target
+
+
+_CRC_COLS, _CRC_TARGET = _crc_syndrome()
+
+
+def _decode_list(br: NDArray[np.float64], list_size: int) -> bytes | None:
+    """The ``list_size`` best paths, best first, by sidetracks from the best-completion tree.
+
+    A backward Viterbi pass gives, from every trellis node, the best way to the end (a tree) and
+    what leaving it costs there. Every path is the maximum-likelihood path with a sequence of
+    such detours; a best-first search over detour sequences (each new detour on the tree part
+    after the last one) yields the paths in order of metric, exactly. The CRC is affine, so each
+    candidate's check is one XOR of precomputed tree-tail syndromes.
+    """
     steps = br.shape[0]
-    # Backward pass: best metric from every state at every time to state 0 at the end.
     back = np.full((steps + 1, _STATES), -np.inf)
     back[steps, 0] = 0.0
-    bchoice = np.empty((steps, _STATES), dtype=np.int64)
+    best_bit = np.empty((steps, _STATES), dtype=np.int64)
+    detour = np.empty((steps, _STATES))  # metric lost by taking the other bit at a node
     for t in range(steps - 1, -1, -1):
         vals = br[t][_SUCC, _SLOT[:, None]] + back[t + 1][_SUCC]  # (state, input bit)
         pick = np.argmax(vals, axis=1)
-        bchoice[t] = pick
+        best_bit[t] = pick
         back[t] = vals[_ALL_STATES, pick]
-    through = metric[:-1][:, _PREDS] + br + back[1:][:, :, None]  # (steps, next state, slot)
-    flat = through.reshape(-1)
-    # A path owns one edge per step; the maximum-likelihood path alone fills the first `steps`.
-    k = min(flat.size, steps + 32 * list_size)
-    top = np.argpartition(-flat, k - 1)[:k]
-    top = top[np.argsort(-flat[top], kind="stable")]
-    top = top[np.isfinite(flat[top])]
-    t_e, rest = np.divmod(top, _STATES * 2)
-    n_e, j_e = np.divmod(rest, 2)
-    rows = np.arange(top.size)
-    bits = np.zeros((top.size, steps), dtype=np.uint8)
-    bits[rows, t_e] = n_e & 1
-    state = _PREDS[n_e, j_e]  # before the edge: trace back along the forward survivors
+        other = vals[_ALL_STATES, 1 - pick]
+        # Leaving the tree where the other bit cannot reach the end state is no detour at all.
+        detour[t] = np.inf
+        live = np.isfinite(other)
+        detour[t, live] = back[t, live] - other[live]
+    nxt = _SUCC[_ALL_STATES, best_bit]  # (steps, states): the tree's next state
+    # tree[t, s, u] (u >= t): state at time u on the tree path from node (t, s); syn[t, s]: the
+    # CRC syndrome of that path's bits from t on.
+    tree = np.zeros((steps, _STATES, steps), dtype=np.int16)
+    syn = np.zeros((steps + 1, _STATES), dtype=np.int64)
     for t in range(steps - 1, -1, -1):
-        act = t < t_e
-        bits[act, t] = state[act] & 1
-        state = np.where(act, _PREDS[state, choice[t, state]], state)
-    state = n_e.copy()  # after the edge: follow the backward survivors
-    for t in range(steps):
-        act = t > t_e
-        b = bchoice[t, state]
-        bits[act, t] = b[act]
-        state = np.where(act, _SUCC[state, b], state)
-    _, first = np.unique(np.packbits(bits[:, :MESSAGE_BITS], axis=1), axis=0, return_index=True)
-    for i in np.sort(first)[:list_size]:
-        found = _check(bits[i])
-        if found is not None:
-            return found
+        tree[t, :, t] = _ALL_STATES
+        if t + 1 < steps:
+            tree[t, :, t + 1 :] = tree[t + 1, nxt[t], t + 1 :]
+        syn[t] = np.where(best_bit[t] == 1, _CRC_COLS[t], 0) ^ syn[t + 1][nxt[t]]
+
+    # Paths: parent, detour node (t, s), CRC syndrome, and their sorted detour options.
+    parent: list[int] = [-1]
+    node: list[tuple[int, int]] = [(0, 0)]
+    synd: list[int] = [int(syn[0, 0])]
+    options: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+    heap: list[tuple[float, int, int, int]] = []  # (lost metric, tie-break, path, option index)
+    tie = itertools.count()
+
+    def expand(path: int, cost: float, t0: int, s0: int) -> None:
+        if t0 >= steps:
+            options.append((np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)))
+            return
+        ts = np.arange(t0, steps)
+        ss = tree[t0, s0, t0:].astype(np.int64)
+        cs = detour[ts, ss]
+        keep = np.isfinite(cs)
+        order = np.argsort(cs[keep], kind="stable")
+        options.append((ts[keep][order], ss[keep][order], cs[keep][order]))
+        if order.size:
+            heapq.heappush(heap, (cost + float(options[path][2][0]), next(tie), path, 0))
+
+    expand(0, 0.0, 0, 0)  # the maximum-likelihood path itself failed its CRC in decode()
+    checked = 1
+    while heap and checked < list_size:
+        cost, _, par, k = heapq.heappop(heap)
+        ts, ss, cs = options[par]
+        if k + 1 < ts.size:  # the parent's next-best detour
+            heapq.heappush(heap, (cost - float(cs[k]) + float(cs[k + 1]), next(tie), par, k + 1))
+        t, s = int(ts[k]), int(ss[k])
+        bit = 1 - int(best_bit[t, s])
+        after = int(_SUCC[s, bit])
+        path = len(parent)
+        parent.append(par)
+        node.append((t, s))
+        synd.append(
+            synd[par] ^ int(syn[t, s]) ^ (int(_CRC_COLS[t]) if bit else 0) ^ int(syn[t + 1, after])
+        )
+        checked += 1
+        if synd[path] == _CRC_TARGET:
+            found = _check(_path_bits(path, parent, node, best_bit))
+            if found is not None:
+                return found
+        expand(path, cost, t + 1, after)
     return None
+
+
+def _path_bits(
+    path: int,
+    parent: list[int],
+    node: list[tuple[int, int]],
+    best_bit: NDArray[np.int64],
+) -> NDArray[np.uint8]:
+    """The input bits of a path: the tree from state 0, leaving it at each of its detours."""
+    detours: set[tuple[int, int]] = set()
+    while path > 0:
+        detours.add(node[path])
+        path = parent[path]
+    steps = best_bit.shape[0]
+    bits = np.empty(steps, dtype=np.uint8)
+    state = 0
+    for t in range(steps):
+        bit = int(best_bit[t, state])
+        if (t, state) in detours:
+            bit = 1 - bit
+        bits[t] = bit
+        state = int(_SUCC[state, bit])
+    return bits

@@ -31,6 +31,8 @@ WHITEN_SIGMA = 3.0
 BAND_FREQ = 0.25
 FOLD_WHITEN_SIGMA = 2.0
 FOLD_WHITEN_POWER = 0.5
+#: The folding residual is divided by its local level to this power (1 would equalise it).
+RESIDUAL_LEVEL_POWER = 1.25
 #: Lattice points (k, l) scored in the coarse search; the refinement adds more.
 _COARSE_POINTS = [(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)]
 
@@ -80,9 +82,18 @@ def live_mask(luma: F32) -> F32:
 def chip_residual(luma: F32, chip: float, live: F32) -> F32:
     """Residual for folding once the lattice gives the chip size: a high-pass at half a chip
     and normalisation over about a chip keep most of the mark and little of the host
-    (measured: about +2 dB of payload SNR over the generic residual)."""
+    (measured: about +2 dB of payload SNR over the generic residual).
+
+    The normalisation goes a little further than dividing by the local level: the mark's share
+    of the residual falls as the host gets busier (the embedder's amplitude grows more slowly
+    than texture, and JPEG keeps the host's detail rather than the mark), so busy areas are
+    worth less than their level alone says. Dividing by the level to the power
+    RESIDUAL_LEVEL_POWER weights them down accordingly."""
     r = luma - cv2.GaussianBlur(luma, (0, 0), max(0.6, 0.5 * chip))
-    r = _normalise(r, max(1.5, chip))
+    local = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), max(1.5, chip))) + 0.5
+    r /= local**RESIDUAL_LEVEL_POWER
+    limit = 3.0 * float(np.sqrt(np.mean(r * r)))
+    np.clip(r, -limit, limit, out=r)
     r *= live
     return r
 
