@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import cv2
 import numpy as np
@@ -34,7 +35,9 @@ FOLD_WHITEN_POWER = 0.5
 #: The folding residual is divided by its local level to this power (1 would equalise it).
 RESIDUAL_LEVEL_POWER = 1.25
 #: Lattice points (k, l) scored in the coarse search; the refinement adds more.
-_COARSE_POINTS = [(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)]
+_COARSE_POINTS = np.array(
+    [(1, 0), (0, 1), (1, 1), (1, -1), (2, 0), (0, 2), (2, 1), (1, 2), (2, -1), (1, -2)], np.float64
+)
 
 
 @dataclass(frozen=True)
@@ -132,41 +135,42 @@ def _band_weight(ph: int, pw: int) -> F32:
     return np.exp(-(fy * fy + fx * fx) / BAND_FREQ**2).astype(np.float32)
 
 
-def _sample(acf: F32, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
-    # cv2.remap is the fastest bilinear sampler here, but wants maps under 32767 rows.
-    c = (acf.shape[0] - 1) / 2
-    n = x.size
-    cols = 4096
-    rows = -(-n // cols)
-    xs = np.full(rows * cols, -1e4, dtype=np.float32)
-    ys = np.full(rows * cols, -1e4, dtype=np.float32)
-    xs[:n] = x.reshape(-1) + c
-    ys[:n] = y.reshape(-1) + c
-    out = cv2.remap(
-        acf,
-        xs.reshape(rows, cols),
-        ys.reshape(rows, cols),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0,
-    )
-    return out.reshape(-1)[:n].astype(np.float64)
+#: cv2.remap wants maps under 32767 rows and columns: sample points go in rows of this many.
+_REMAP_COLS = 4096
 
 
 def _scores(
     acf: F32,
-    periods: NDArray[np.float64],
-    angles: NDArray[np.float64],
-    points: list[tuple[int, int]],
+    periods: NDArray[np.floating[Any]],
+    angles: NDArray[np.floating[Any]],
+    points: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    t = np.deg2rad(angles)
-    kl = np.array(points, dtype=np.float64)  # (n, 2)
-    # Point (k, l) = k*v1 + l*v2 with v1 = P(cos, sin), v2 = P(-sin, cos).
-    px = periods[..., None] * (kl[:, 0] * np.cos(t)[..., None] - kl[:, 1] * np.sin(t)[..., None])
-    py = periods[..., None] * (kl[:, 0] * np.sin(t)[..., None] + kl[:, 1] * np.cos(t)[..., None])
-    shape = px.shape
-    vals = _sample(acf, px.reshape(-1, 1), py.reshape(-1, 1)).reshape(shape)
-    return np.asarray(vals.mean(axis=-1), np.float64)
+    """Mean autocorrelation over a lattice's ``points`` for every (period, angle) of the grid
+    ``periods`` x ``angles``; shape (len(periods), len(angles))."""
+    t = np.deg2rad(np.asarray(angles, np.float64))
+    kl = points  # (n, 2): lattice coordinates (k, l)
+    # Point (k, l) = k*v1 + l*v2 with v1 = P(cos, sin), v2 = P(-sin, cos): the direction part
+    # depends on the angle only, so it is computed once and scaled by every period.
+    cos, sin = np.cos(t)[:, None], np.sin(t)[:, None]
+    ux = (kl[:, 0] * cos - kl[:, 1] * sin).astype(np.float32)  # (angles, n)
+    uy = (kl[:, 0] * sin + kl[:, 1] * cos).astype(np.float32)
+    per = np.asarray(periods, np.float32)[:, None, None]
+    shape = (per.shape[0], ux.shape[0], ux.shape[1])
+    n = shape[0] * shape[1] * shape[2]
+    rows = -(-n // _REMAP_COLS)
+    centre = (acf.shape[0] - 1) / 2
+    maps = []
+    for u in (ux, uy):
+        flat = np.empty(rows * _REMAP_COLS, np.float32)
+        flat[n:] = -1e4  # outside the autocorrelation: sampled as 0
+        grid = flat[:n].reshape(shape)
+        np.multiply(per, u[None], out=grid)
+        grid += centre
+        maps.append(flat.reshape(rows, _REMAP_COLS))
+    vals = cv2.remap(
+        acf, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return np.asarray(vals.reshape(-1)[:n].reshape(shape).mean(axis=-1), np.float64)
 
 
 def find_lattices(work: F32, live: F32, n_best: int = 4) -> list[Lattice]:
@@ -229,8 +233,7 @@ def _candidates(
 ) -> list[Lattice]:
     periods = np.exp(np.arange(np.log(lo), np.log(hi), 0.012))
     angles = np.arange(0.0, 90.0, 0.5)
-    pg, ag = np.meshgrid(periods, angles, indexing="ij")
-    sc = _scores(acf, pg, ag, _COARSE_POINTS)
+    sc = _scores(acf, periods, angles, _COARSE_POINTS)
     # Local maxima of the coarse score (angles wrap at 90°), best first: refining only these
     # avoids refining many neighbours of the same peak.
     wrapped = np.concatenate([sc[:, -1:], sc, sc[:, :1]], axis=1).astype(np.float32)
@@ -267,15 +270,24 @@ def _near(p: float, a: float, lat: Lattice) -> bool:
     return abs(np.log(p / lat.period)) < 0.04 and da < 2.0
 
 
-def _lattice_points(period: float, reach_px: float) -> list[tuple[int, int]]:
-    """Half-plane lattice points (k, l) within ``reach_px`` of the origin."""
-    reach = max(1, int(reach_px / period))
-    return [
-        (i, j)
-        for i in range(-reach, reach + 1)
-        for j in range(reach + 1)
-        if (j > 0 or i > 0) and np.hypot(i, j) * period <= reach_px
-    ]
+def _lattice_points(period: float, reach_px: float) -> NDArray[np.float64]:
+    """Half-plane lattice points (k, l) within ``reach_px`` of the origin, as rows (k, l)."""
+    r = reach_px / period
+    points, norms = _point_table(max(1, int(r)))
+    return points[: int(np.searchsorted(norms, r, side="right"))]
+
+
+@lru_cache(maxsize=64)
+def _point_table(reach: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    # Every half-plane point with |k|, l <= reach, nearest first: the points within r periods
+    # (r < reach + 1) are then a prefix, found by one binary search.
+    i, j = np.meshgrid(np.arange(-reach, reach + 1), np.arange(reach + 1), indexing="ij")
+    keep = (j > 0) | (i > 0)
+    points = np.stack([i[keep], j[keep]], axis=1).astype(np.float64)
+    norms = np.hypot(points[:, 0], points[:, 1])
+    order = np.argsort(norms, kind="stable")
+    points.flags.writeable = False
+    return points[order], norms[order]
 
 
 #: Refinement stages: period step (log), angle step (degrees), steps either side, and how far
@@ -291,11 +303,10 @@ def _refine(acf: F32, period: float, angle: float, max_lag: int, stages: int = 3
         pts = _lattice_points(p, min(float(max_lag), reach * p))
         ps = p * np.exp(np.arange(-n, n + 1) * dp)
         as_ = a + np.arange(-n, n + 1) * da
-        pg, ag = np.meshgrid(ps, as_, indexing="ij")
-        sc = _scores(acf, pg, ag, pts)
+        sc = _scores(acf, ps, as_, pts)
         i, j = np.unravel_index(int(np.argmax(sc)), sc.shape)
         p, a = float(ps[i]), float(as_[j])
-    best = float(_scores(acf, np.array([p]), np.array([a]), _COARSE_POINTS)[0])
+    best = float(_scores(acf, np.array([p]), np.array([a]), _COARSE_POINTS)[0, 0])
     return Lattice(p, a % 90.0, best)
 
 
