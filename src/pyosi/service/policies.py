@@ -55,6 +55,12 @@ def shipped_text() -> str:
     return resources.files("pyosi.policy").joinpath("default_policy.toml").read_text("utf-8")
 
 
+@functools.cache
+def _shipped_version() -> PolicyVersion:
+    text = shipped_text()
+    return PolicyVersion(validate_policy(text).version, text, SHIPPED, None, None)
+
+
 def current_version(conn: Connection) -> PolicyVersion:
     row = (
         conn.execute(select(policy_versions).order_by(policy_versions.c.version.desc()).limit(1))
@@ -62,8 +68,7 @@ def current_version(conn: Connection) -> PolicyVersion:
         .first()
     )
     if row is None:
-        text = shipped_text()
-        return PolicyVersion(load_policy(text).version, text, SHIPPED, None, None)
+        return _shipped_version()
     return PolicyVersion(
         row["version"], row["text"], row["author"], row["comment"], utc(row["created_at"])
     )
