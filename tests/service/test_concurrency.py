@@ -109,7 +109,8 @@ def data_dir_install(data_dir: Path) -> Installation:
 
 @pytest.fixture
 def live(data_dir_install: Installation) -> Iterator[Live]:
-    server = Server(data_dir_install, workers=2)
+    # Two HTTP processes (SQLite written from both), each with one scan process.
+    server = Server(data_dir_install, workers=2, http_workers=2)
     server.start(timeout=90)
     try:
         yield Live(server, data_dir_install.token, data_dir_install.data_dir)
@@ -156,6 +157,27 @@ def _worker_pids(server: Server) -> list[int]:
     return found
 
 
+def _scan_pids(server: Server) -> list[int]:
+    """The scan pools' processes: children of a fork server, itself a worker's child."""
+    assert server.process is not None
+    parents: dict[int, int] = {}
+    forkservers: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if b"multiprocessing.forkserver" in cmdline:
+            forkservers.add(int(entry.name))
+    workers = set(_worker_pids(server))
+    return [pid for pid in forkservers if parents.get(pid) in forkservers
+            and parents.get(parents[pid]) in workers]  # fmt: skip
+
+
 def _blob_ok(data_dir: Path, sha: str) -> bool:
     path = data_dir / "blobs" / sha[:2] / sha[2:]
     return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha
@@ -192,7 +214,7 @@ def test_fifty_concurrent_uploads_on_sqlite(live: Live) -> None:
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds worker processes in /proc")
 def test_nothing_answered_201_is_lost_when_workers_are_killed(live: Live) -> None:
-    uploads = [jpeg(2000 + i, (960, 720)) for i in range(60)]
+    uploads = [jpeg(2000 + i, (960, 720)) for i in range(90)]
 
     def wave(batch: list[bytes], kill: Callable[[], None]) -> list[tuple[int, Any]]:
         """Fire ``batch`` at once and ``kill`` as soon as five uploads have been answered 201."""
@@ -216,16 +238,26 @@ def test_nothing_answered_201_is_lost_when_workers_are_killed(live: Live) -> Non
         assert len(workers) == 2
         os.kill(workers[0], signal.SIGKILL)
 
+    def kill_a_scan_process() -> None:  # its uploads get 503; the pool is replaced
+        scanners = _scan_pids(live.server)
+        assert scanners, "no scan process found"
+        os.kill(scanners[0], signal.SIGKILL)
+
     def kill_the_server() -> None:  # the master and every worker at once
         assert live.server.process is not None
         os.killpg(live.server.process.pid, signal.SIGKILL)
 
-    results = wave(uploads[:30], kill_a_worker) + wave(uploads[30:], kill_the_server)
+    results = wave(uploads[:30], kill_a_worker)
+    results += wave(uploads[30:60], kill_a_scan_process)
+    results += wave(uploads[60:], kill_the_server)
     live.server.stop()
-    assert len(results) == 60
+    assert len(results) == 90
     statuses = [status for status, _ in results]
-    assert statuses.count(201) >= 10 and statuses.count(0) >= 1  # answered, and cut off
-    assert set(statuses) <= {0, 201}, results  # a request got its 201 or no answer at all
+    assert statuses.count(201) >= 15 and statuses.count(0) >= 1  # answered, and cut off
+    assert statuses[30:60].count(503) >= 1  # the dead scan process's uploads: "retry"
+    # A request got its 201, a 503 problem document, or no answer at all.
+    assert set(statuses) <= {0, 201, 503}, results
+    assert all(body["type"].endswith("/scan-unavailable") for s, body in results if s == 503)
     answered = {hashlib.sha256(uploads[i]).hexdigest(): body["id"]
                 for i, (status, body) in enumerate(results) if status == 201}  # fmt: skip
     assert _integrity(live.data_dir) == "ok"

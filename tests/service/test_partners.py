@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
@@ -18,7 +21,13 @@ def _marked_by(key: WatermarkKey, photo: Image.Image) -> bytes:
     return encode_image(embed_image(photo, payload=b"partner!", key=key), "JPEG", quality=90)
 
 
-def test_partner_key_lifecycle(env: Env, astronaut: Image.Image) -> None:
+@pytest.mark.parametrize("scan_processes", [0, 1], ids=["threads", "scan-pool"])
+def test_partner_key_lifecycle(
+    make_env: Callable[..., Env], astronaut: Image.Image, scan_processes: int
+) -> None:
+    # In a scan pool, the pool's process reads the keys itself: a key added or revoked through
+    # the API must apply to the very next scan there too.
+    env = make_env(scan_processes=scan_processes)
     partner = WatermarkKey.generate()
     data = _marked_by(partner, astronaut)
     h = env.tokens[Role.ADMIN]

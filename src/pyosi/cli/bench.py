@@ -221,7 +221,7 @@ def service(
     files: Annotated[int, typer.Option(min=10, help="Files in the corpus.")] = 200,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Server processes (and library scan processes). Default: cores."),
+        typer.Option(min=1, help="Scan processes, in the service and the library. Default: cores."),
     ] = None,
     concurrency: Annotated[
         str, typer.Option(help="Closed-loop client counts to try, comma-separated.")

@@ -31,7 +31,20 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int, typer.Option(min=1, help="Worker processes. Default: one per core.")
+        int,
+        typer.Option(
+            min=1,
+            help="HTTP processes. One serves a machine's uploads: the scans run in the scan "
+            "processes.",
+        ),
+    ] = 1,
+    scan_processes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Processes that scan uploads, shared out among the HTTP processes; 0 scans in "
+            "threads of the HTTP processes. Default: one per core.",
+        ),
     ] = os.cpu_count() or 1,
     demo: Annotated[
         bool,
@@ -82,6 +95,9 @@ def serve(
     # For the worker processes: each enforces its share of the rate limits, and their metrics
     # add up in one scrape (prometheus_client's multiprocess mode).
     os.environ["PYOSI_WORKERS"] = str(workers)
+    # Each HTTP process has its own pool: more HTTP processes split the scan processes.
+    per_worker = -(-scan_processes // workers) if scan_processes else 0
+    os.environ["PYOSI_SCAN_PROCESSES"] = str(per_worker)
     metrics_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = tempfile.mkdtemp(prefix="pyosi-metrics-")

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pyosi import __version__
 from pyosi.errors import InvalidKeyError, MediaError, PyosiError, UnsupportedMediaError
 from pyosi.policy.engine import PolicyError
 from pyosi.provenance.store import ManifestStore
+from pyosi.scan import ScanResult, scan_bytes
 from pyosi.service import metrics
 from pyosi.service.auth import AuthError, Permission, Principal, resolve_api_key, resolve_session
 from pyosi.service.blobs import BlobStore
@@ -44,6 +46,7 @@ from pyosi.service.errors import (
     RateLimitedError,
 )
 from pyosi.service.partners import KeyCache
+from pyosi.service.scanning import ScanPool, ScanUnavailableError, config_from_environment
 from pyosi.service.secrets import SecretKeyError
 from pyosi.signals.base import ScanContext
 from pyosi.storage import Database, open_database, read_only
@@ -84,6 +87,9 @@ class Settings:
     key_rate_per_minute: int = 1200
     public_rate_per_minute: int = 60
     workers: int = 1
+    #: Processes that scan this process's uploads (:mod:`pyosi.service.scanning`); 0 scans in
+    #: threads of this process instead (tests, and tools that embed the app).
+    scan_processes: int = 0
     #: Run the background worker (jobs, webhooks) in a thread of this process.
     run_worker: bool = True
     #: Mark Secure on cookies (behind HTTPS); off for http://localhost.
@@ -101,6 +107,7 @@ class Settings:
             key_rate_per_minute=_env_int("PYOSI_KEY_RATE", 1200),
             public_rate_per_minute=_env_int("PYOSI_PUBLIC_RATE", 60),
             workers=max(1, _env_int("PYOSI_WORKERS", 1)),
+            scan_processes=_env_int("PYOSI_SCAN_PROCESSES", os.cpu_count() or 1),
             run_worker=os.environ.get("PYOSI_WORKER", "1") != "0",
             secure_cookies=os.environ.get("PYOSI_SECURE_COOKIES", "0") == "1",
         )
@@ -144,6 +151,7 @@ class Service:
     keys: KeyCache
     anchors: str | None
     worker: Any = None
+    scans: ScanPool | None = None
     _scan_limiter: tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter] | None = field(
         default=None, repr=False
     )
@@ -200,15 +208,25 @@ class Service:
             keys=self.keys.keys(self.reads), anchors=self.anchors, store=self.scan_store
         )
 
-    def scan_limiter(self) -> anyio.CapacityLimiter:
-        """How many uploads this process scans at once: one per core; the others wait their
-        turn, in order. Called on the event loop (a limiter belongs to one loop).
+    def scan(self, data: bytes, filename: str) -> ScanResult:
+        """Scan now, blocking: in the scan pool if there is one (background jobs, samples)."""
+        if self.scans is not None:
+            return self.scans.scan_blocking(data, filename)
+        return scan_bytes(data, self.scan_context(), path=filename)
 
-        Unbounded, every request got a thread: with more scans running than cores each took more
-        CPU (here 150-190 ms instead of 120-130 ms), so a queue, once formed, made itself longer.
-        Not cores ÷ processes: ``pyosi serve``'s processes share one listening socket and
-        whichever wakes first takes a connection, so two uploads often land in one process while
-        the other idles (2 clients: 7.7 uploads/s with one slot a process, 13.1 with two).
+    async def scan_async(self, data: bytes, filename: str) -> ScanResult:
+        """Scan an upload off the event loop: in the scan pool, else in one of this process's
+        scan slots (:meth:`scan_limiter`)."""
+        if self.scans is not None:
+            return await self.scans.scan(data, filename)
+        scan = functools.partial(scan_bytes, data, self.scan_context(), path=filename)
+        return await anyio.to_thread.run_sync(scan, limiter=self.scan_limiter())
+
+    def scan_limiter(self) -> anyio.CapacityLimiter:
+        """Without a scan pool: how many uploads this process scans at once in threads, one
+        per core, the others waiting their turn in order. Called on the event loop (a limiter
+        belongs to one loop). Unbounded, with more scans running than cores each took more CPU
+        (here 150-190 ms instead of 120-130 ms), so a queue, once formed, made itself longer.
         """
         loop = asyncio.get_running_loop()
         if self._scan_limiter is None or self._scan_limiter[0] is not loop:
@@ -252,6 +270,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (UnsupportedMediaError, 415, "unsupported-media"),
     (MediaError, 422, "unreadable-media"),
     (InvalidKeyError, 400, "invalid-key"),
+    (ScanUnavailableError, 503, "scan-unavailable"),
     (SecretKeyError, 500, "server-secret"),
     (PyosiError, 400, "bad-request"),
 ]
@@ -331,6 +350,40 @@ class BodyLimit:
         await self.app(scope, limited_receive, guarded_send)
 
 
+class Headers:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware costs a task and a stream per
+    request): security headers, ``no-store`` on the API and UI, and the request metrics."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        no_store = scope["path"].startswith(("/v1/", "/ui/"))
+        status = 500
+
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+                if no_store:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, with_headers)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.observe(scope["method"], path, status, time.perf_counter() - started)
+
+
 def _too_large(limit: int) -> JSONResponse:
     return problem(413, "too-large", f"request bodies are limited to {limit} bytes")
 
@@ -338,7 +391,7 @@ def _too_large(limit: int) -> JSONResponse:
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
     """Build the application; refuses a database whose schema is not current."""
     settings = settings or Settings.from_env()
-    # Scans already run in parallel, a process per core and threads in each (see
+    # Scans already run in parallel, a process per core (pyosi.service.scanning; or threads,
     # Service.scan_limiter): OpenCV's own pool (a thread per core) on top would only
     # oversubscribe the cores, as the library's scan pool knows (pyosi.scan._init_worker).
     import cv2
@@ -362,6 +415,9 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.scan_processes > 0:
+            pool_config = config_from_environment(db.url, service.anchors)
+            service.scans = ScanPool(settings.scan_processes, pool_config).start()
         if settings.run_worker:
             from pyosi.service.worker import Worker
 
@@ -369,6 +425,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         yield
         if service.worker is not None:
             service.worker.stop()
+        if service.scans is not None:
+            service.scans.close()
         db.dispose()
 
     app = FastAPI(
@@ -391,6 +449,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         headers = {}
         if isinstance(exc, RateLimitedError):
             headers["Retry-After"] = str(exc.retry_after)
+        elif isinstance(exc, ScanUnavailableError):
+            headers["Retry-After"] = "1"  # a new pool is starting
         from pyosi.service.ui import wants_html
 
         if wants_html(request):
@@ -433,25 +493,6 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             return error_page(request, 500, message)
         return problem(500, "internal-error", message)
 
-    @app.middleware("http")
-    async def _headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        if request.url.path.startswith(("/v1/", "/ui/")):
-            response.headers.setdefault("Cache-Control", "no-store")
-        route = request.scope.get("route")
-        metrics.observe(
-            request.method,
-            getattr(route, "path", "unmatched"),
-            response.status_code,
-            time.perf_counter() - started,
-        )
-        return response
-
     from fastapi.staticfiles import StaticFiles
 
     from pyosi.service import api, ui
@@ -460,5 +501,6 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(ui.router)
     app.add_exception_handler(ui.LoginRequiredError, ui.login_redirect)
     app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
+    app.add_middleware(Headers)
     app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + 65536)
     return app

@@ -99,7 +99,7 @@ def load_samples(service: Service) -> int:
         ctx = UploadContext.from_json(
             {"post_text": text, "uploader_id": uploader, "filename": name, **extra}
         )
-        create_item(engine, service.blobs, data, ctx, service.scan_context())
+        create_item(engine, service.blobs, data, ctx, service.scan)
         added += 1
     return added
 

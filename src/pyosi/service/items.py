@@ -11,7 +11,7 @@ import base64
 import datetime as dt
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,12 +20,11 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from pyosi.errors import MediaError, UnsupportedMediaError
 from pyosi.policy.engine import Action, PolicyContext, PolicyOutcome
-from pyosi.scan import ScanResult, scan_bytes
+from pyosi.scan import ScanResult
 from pyosi.service import audit, webhooks
 from pyosi.service.blobs import BlobStore
 from pyosi.service.errors import InvalidRequestError, NotFoundError
 from pyosi.service.policies import current_policy, current_version
-from pyosi.signals.base import ScanContext
 from pyosi.storage import read_only, reading, utc
 from pyosi.storage.schema import decisions, items
 
@@ -206,7 +205,7 @@ def create_item(
     blobs: BlobStore,
     data: bytes,
     context: UploadContext,
-    scan_context: ScanContext,
+    scan: ScanResult | Callable[[bytes, str], ScanResult],
     *,
     item_id: str | None = None,
     stored_sha256: str | None = None,
@@ -215,6 +214,8 @@ def create_item(
 ) -> Item:
     """Scan an upload, apply the policy and store it all as a new item.
 
+    ``scan``: the upload's scan result, or how to scan it (``Service.scan``; not called when the
+    item already exists).
     ``stored_sha256``: the bytes are already in the blob store (a background job). ``item_id``
     makes the call idempotent: a job that is run again after its worker died finds its item.
     ``in_transaction(conn, item_id)`` runs inside the item's transaction (a job marks itself done).
@@ -224,7 +225,7 @@ def create_item(
             return get_item(engine, item_id)
         except NotFoundError:
             pass
-    result = scan_bytes(data, scan_context, path=context.filename or "upload")
+    result = scan if isinstance(scan, ScanResult) else scan(data, context.filename or "upload")
     if result.skipped:
         raise UnsupportedMediaError("not a media file pyosi reads (checked from its content)")
     if result.error is not None:

@@ -41,7 +41,7 @@ def run_job(service: Service, job: jobs.Job) -> None:
             service.blobs,
             data,
             context,
-            service.scan_context(),
+            service.scan,
             item_id=payload["item_id"],
             stored_sha256=payload["sha256"],
             in_transaction=done,

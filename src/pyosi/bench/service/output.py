@@ -37,7 +37,7 @@ def print_report(report: ServiceBenchReport, console: Any) -> None:
 
     lib_rate = report.library_rate
     table = Table(
-        title=f"pyosi serve --workers {report.config.workers} on {report.database}",
+        title=f"pyosi serve --scan-processes {report.config.workers} on {report.database}",
         box=box.SIMPLE_HEAD,
     )
     for name in ["phase", "/s", "×lib", "p50 s", "p95 s", "p99 s", "n", "fail", "CPU ms"]:

@@ -151,7 +151,7 @@ def run_service_bench(
         library_runs = [_library(say, files_dir, manifest, installation, config.workers)]
 
         server = Server(installation, workers=config.workers)
-        say(f"starting pyosi serve --workers {config.workers} on port {server.port} …")
+        say(f"starting pyosi serve --scan-processes {config.workers} on port {server.port} …")
         stack.callback(server.stop)
         server.start()
         cycle = Cycle(uploads)

@@ -125,11 +125,13 @@ class Server:
         installation: Installation,
         *,
         workers: int,
+        http_workers: int = 1,
         port: int | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.installation = installation
-        self.workers = workers
+        self.workers = workers  # scan processes, shared out among the HTTP processes
+        self.http_workers = http_workers
         self.port = port or free_port()
         self.log_path = installation.data_dir / "server.log"
         self.extra_env = env or {}
@@ -164,6 +166,8 @@ class Server:
             "--port",
             str(self.port),
             "--workers",
+            str(self.http_workers),
+            "--scan-processes",
             str(self.workers),
         ]
         with self.log_path.open("wb") as log:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import secrets
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -48,38 +46,37 @@ def _filename(file: UploadFile) -> str:
     return "".join(ch for ch in name if ch.isprintable())[:255] or "upload"
 
 
-def submit_upload(
-    svc: Service, principal: Principal, data: bytes, context: UploadContext, *, background: bool
-) -> tuple[str, Any]:
-    """Scan now (``("item", Item)``) or store and queue (``("job", job id)``); shared by the UI."""
-    if not background:
-        item = create_item(svc.db.engine, svc.blobs, data, context, svc.scan_context())
-        metrics.SCANS.labels(item.verdict).inc()
-        return "item", item
-    if sniff_mime(data[:HEAD_BYTES]) is None:
+def queue_upload(svc: Service, principal: Principal, data: bytes, context: UploadContext) -> str:
+    """Store the upload and queue its scan for the background worker; the job's id."""
+    mime = sniff_mime(data[:HEAD_BYTES])
+    if mime is None:
         from pyosi.errors import UnsupportedMediaError
 
         raise UnsupportedMediaError("not a media file pyosi reads (checked from its content)")
     with svc.db.engine.begin() as conn:
-        sha = svc.blobs.put(conn, data, sniff_mime(data[:HEAD_BYTES]))
-        job_id = jobs.enqueue(
+        sha = svc.blobs.put(conn, data, mime)
+        return jobs.enqueue(
             conn,
             "scan",
             {"sha256": sha, "context": context.to_json(), "item_id": secrets.token_hex(8)},
             created_by=principal.name,
         )
-    return "job", job_id
 
 
-async def submit_in_thread(
+async def submit_upload(
     svc: Service, principal: Principal, data: bytes, context: UploadContext, *, background: bool
 ) -> tuple[str, Any]:
-    """:func:`submit_upload` off the event loop; a scan now waits for one of this process's scan
-    slots (:meth:`Service.scan_limiter`), a background job only stores and queues."""
-    submit = functools.partial(submit_upload, svc, principal, data, context, background=background)
+    """Scan now (``("item", Item)``) or store and queue (``("job", job id)``); shared by the UI.
+
+    The scan waits for a free scan process (:meth:`Service.scan_async`); storing the item is a
+    short database transaction in a thread.
+    """
     if background:
-        return await run_in_threadpool(submit)
-    return await anyio.to_thread.run_sync(submit, limiter=svc.scan_limiter())
+        return "job", await run_in_threadpool(queue_upload, svc, principal, data, context)
+    result = await svc.scan_async(data, context.filename or "upload")
+    item = await run_in_threadpool(create_item, svc.db.engine, svc.blobs, data, context, result)
+    metrics.SCANS.labels(item.verdict).inc()
+    return "item", item
 
 
 @router.post(
@@ -119,7 +116,7 @@ async def create_scan(
     background = len(data) > svc.settings.async_bytes or "respond-async" in request.headers.get(
         "prefer", ""
     )
-    kind, value = await submit_in_thread(svc, principal, data, context, background=background)
+    kind, value = await submit_upload(svc, principal, data, context, background=background)
     if kind == "job":
         job = jobs.get_job(svc.db.engine, value)
         return JSONResponse(

@@ -19,7 +19,7 @@ from pyosi.errors import PyosiError
 from pyosi.policy.rules import ELECTION_KINDS
 from pyosi.service import audit, jobs, webhooks
 from pyosi.service.api._deps import service
-from pyosi.service.api.items import read_upload, submit_in_thread
+from pyosi.service.api.items import read_upload, submit_upload
 from pyosi.service.api.ops import set_session_cookie
 from pyosi.service.app import SESSION_COOKIE
 from pyosi.service.auth import AuthError, Permission, Principal, end_session, start_session
@@ -350,7 +350,7 @@ async def scan_submit(
             filename=(file.filename or "upload")[:255],
         )
         background = len(data) > svc.settings.async_bytes
-        kind, value = await submit_in_thread(svc, principal, data, context, background=background)
+        kind, value = await submit_upload(svc, principal, data, context, background=background)
     except PyosiError as e:
         return page(request, "scan.html", status=400, error=str(e), job=None)
     if kind == "job":
