@@ -173,8 +173,11 @@ class ServiceBenchReport:
 
     @property
     def library_rate(self) -> float:
-        """The reference rate: the run just before the service's (also sets the open loop)."""
-        return self.library_runs[0].rate if self.library_runs else 0.0
+        """The reference rate: the mean of the runs just before and just after the service's,
+        which bracket it in time (this machine's speed drifts by ±10% over minutes). The open
+        loop's default rate, set before the second run exists, comes from the first."""
+        runs = self.library_runs
+        return sum(r.rate for r in runs) / len(runs) if runs else 0.0
 
     @property
     def library_cpu_ms(self) -> float | None:
