@@ -139,10 +139,9 @@ def _fire(
     return results
 
 
-def _worker_pids(server: Server) -> list[int]:
-    """Uvicorn's worker processes: the master's children that run the app."""
-    assert server.process is not None
-    found = []
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """Every live process: pid -> (parent pid, command line)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -151,31 +150,25 @@ def _worker_pids(server: Server) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == server.process.pid and b"spawn_main" in cmdline:
-            found.append(int(entry.name))
+        found[int(entry.name)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
     return found
+
+
+def _worker_pids(server: Server) -> list[int]:
+    """Uvicorn's worker processes: the master's children that run the app."""
+    assert server.process is not None
+    master = server.process.pid
+    return [pid for pid, (ppid, cmd) in _processes().items()
+            if ppid == master and b"spawn_main" in cmd]  # fmt: skip
 
 
 def _scan_pids(server: Server) -> list[int]:
     """The scan pools' processes: children of a fork server, itself a worker's child."""
-    assert server.process is not None
-    parents: dict[int, int] = {}
-    forkservers: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        if b"multiprocessing.forkserver" in cmdline:
-            forkservers.add(int(entry.name))
+    procs = _processes()
+    forkservers = {pid for pid, (_, cmd) in procs.items() if b"multiprocessing.forkserver" in cmd}
     workers = set(_worker_pids(server))
-    return [pid for pid in forkservers if parents.get(pid) in forkservers
-            and parents.get(parents[pid]) in workers]  # fmt: skip
+    return [pid for pid in forkservers if procs[pid][0] in forkservers
+            and procs.get(procs[pid][0], (0, b""))[0] in workers]  # fmt: skip
 
 
 def _blob_ok(data_dir: Path, sha: str) -> bool:

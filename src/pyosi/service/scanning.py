@@ -82,31 +82,36 @@ class ScanPool:
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
 
+    def _submit(
+        self, data: bytes, filename: str
+    ) -> tuple[cf.ProcessPoolExecutor, cf.Future[ScanResult]]:
+        executor = self._current()
+        try:
+            return executor, executor.submit(_scan, data, filename)
+        except (BrokenProcessPool, RuntimeError) as e:  # RuntimeError: shut down meanwhile
+            raise self._broken(executor, e) from None
+
+    def _broken(self, executor: cf.ProcessPoolExecutor, e: Exception) -> ScanUnavailableError:
+        log.error("a scan process died (%s); starting a new pool", e)
+        self._discard(executor)
+        return ScanUnavailableError("the scan process handling this upload stopped; retry it")
+
     async def scan(self, data: bytes, filename: str) -> ScanResult:
         """Scan ``data`` in a pool process; a pool whose process died is replaced for the next
         upload and this one gets :class:`ScanUnavailableError`."""
-        executor = self._current()
+        executor, future = self._submit(data, filename)
         try:
-            return await asyncio.wrap_future(executor.submit(_scan, data, filename))
-        except (BrokenProcessPool, RuntimeError) as e:
-            # RuntimeError: submitted while the pool was being shut down.
-            log.error("a scan process died (%s); starting a new pool", e)
-            self._discard(executor)
-            raise ScanUnavailableError(
-                "the scan process handling this upload stopped; retry the upload"
-            ) from None
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool as e:
+            raise self._broken(executor, e) from None
 
     def scan_blocking(self, data: bytes, filename: str) -> ScanResult:
         """:meth:`scan` for a thread that is not the event loop (background jobs)."""
-        executor = self._current()
+        executor, future = self._submit(data, filename)
         try:
-            return executor.submit(_scan, data, filename).result()
-        except (BrokenProcessPool, RuntimeError) as e:
-            log.error("a scan process died (%s); starting a new pool", e)
-            self._discard(executor)
-            raise ScanUnavailableError(
-                "the scan process stopped; the scan may be retried"
-            ) from None
+            return future.result()
+        except BrokenProcessPool as e:
+            raise self._broken(executor, e) from None
 
     def close(self) -> None:
         with self._lock:

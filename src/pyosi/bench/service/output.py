@@ -44,7 +44,8 @@ def print_report(report: ServiceBenchReport, console: Any) -> None:
         table.add_column(name, justify="left" if name == "phase" else "right", no_wrap=True)
     for i, run in enumerate(report.library_runs):
         table.add_row(
-            f"library {'after' if i else 'before'}", f"{run.rate:.2f}", f"{run.rate / lib_rate:.2f}",
+            "library after" if i else "library before",
+            f"{run.rate:.2f}", f"{run.rate / lib_rate:.2f}",
             "", "", "", str(run.files), str(run.wrong_verdicts + run.errors),
             num(run.cpu_ms_per_file, ".0f"),
         )  # fmt: skip
@@ -59,7 +60,8 @@ def print_report(report: ServiceBenchReport, console: Any) -> None:
     console.print(table)
     console.print(
         f"sustained {report.sustained_rate:.2f} uploads/s = {report.ratio:.0%} of the library's "
-        f"{lib_rate:.2f} files/s (mean of before and after); at {report.open.target_rate:.2f} uploads/s: p50 "
+        f"{lib_rate:.2f} files/s (mean of before and after); at {report.open.target_rate:.2f} "
+        f"uploads/s: p50 "
         f"{report.open.p50_s:.3f} s, p95 {report.open.p95_s:.3f} s, p99 {report.open.p99_s:.3f} s"
     )
     if report.cpu_ratio is not None and report.sustained is not None:
