@@ -19,6 +19,7 @@ _UPLOAD = {"files": {"file": ("a.jpg", jpeg(), "image/jpeg")}}
 #: Every /v1 endpoint, what it needs, and a request body that passes validation.
 ENDPOINTS: list[tuple[str, str, Permission | None, dict[str, Any]]] = [
     ("POST", "/v1/scans", Permission.SCAN, _UPLOAD),
+    ("POST", "/v1/batches", Permission.SCAN, {"files": {"files": ("a.jpg", jpeg(), "image/jpeg")}}),
     ("GET", "/v1/items", Permission.READ_ITEMS, {}),
     ("GET", "/v1/items/none", Permission.READ_ITEMS, {}),
     ("GET", "/v1/items/none/file", Permission.READ_ITEMS, {}),

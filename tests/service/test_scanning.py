@@ -73,3 +73,15 @@ def test_a_dead_scan_process_answers_503_and_a_new_pool_takes_over(
     assert _pool_pid(pool) != first
     listed = env.client.get("/v1/items", headers=env.tokens[Role.ADMIN]).json()["items"]
     assert len(listed) == 1  # the failed upload left no item behind
+
+
+def test_a_batch_scans_its_files_in_parallel_in_the_pool(make_env: Callable[..., Env]) -> None:
+    env = make_env(scan_processes=2)
+    files = [("files", (f"{i}.jpg", jpeg((i, 50, 90)), "image/jpeg")) for i in range(5)]
+    r = env.client.post("/v1/batches", files=files, headers=env.tokens[Role.INGEST])
+    assert r.status_code == 202
+    assert work_once(env.service, sender=lambda *_: 200) >= 1
+    done = env.client.get(r.headers["location"], headers=env.tokens[Role.INGEST]).json()
+    assert done["status"] == "done", done
+    assert [i["filename"] for i in done["result"]["items"]] == [f"{i}.jpg" for i in range(5)]
+    assert all(i["verdict"] == "no-signal" for i in done["result"]["items"])

@@ -486,3 +486,27 @@ def test_unused_catalog_entries_are_few() -> None:
         and not (section == "elections" and key in {"active", "upcoming", "past"})
     ]
     assert len(unused) <= 10, unused
+
+
+def test_scan_page_sends_several_files_as_one_batch(env: Env, users: dict[Role, str]) -> None:
+    csrf = _login(env.client, "ingest")
+    one = env.client.post(
+        "/ui/scan",
+        files={"file": ("a.jpg", jpeg(), "image/jpeg")},
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert one.status_code == 303 and one.headers["location"].startswith("/ui/items/")
+    several = env.client.post(
+        "/ui/scan",
+        files=[("file", (f"{i}.jpg", jpeg((i, 9, 9)), "image/jpeg")) for i in range(3)],
+        data={"csrf_token": csrf, "election_related": "1"},
+    )
+    assert several.status_code == 200 and "/v1/jobs/" in several.text
+    from pyosi.service.worker import work_once
+
+    assert work_once(env.service, sender=lambda *_: 200) >= 1
+    job_id = re.search(r"/v1/jobs/([0-9a-f]+)", several.text)
+    assert job_id is not None
+    done = env.client.get(f"/v1/jobs/{job_id.group(1)}").json()
+    assert done["status"] == "done" and len(done["result"]["items"]) == 3

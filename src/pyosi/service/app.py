@@ -82,6 +82,8 @@ class Settings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     #: Uploads larger than this are scanned in the background (202 + a job URL).
     async_bytes: int = DEFAULT_ASYNC_BYTES
+    #: Files in one batch (POST /v1/batches), archives' members included.
+    batch_files: int = 500
     #: Requests per minute per API key or user, and per address on public endpoints. The service
     #: runs several processes; each enforces its share (limit / workers).
     key_rate_per_minute: int = 1200
@@ -104,6 +106,7 @@ class Settings:
             blob_dir=Path(blob) if blob else None,
             max_upload_bytes=_env_int("PYOSI_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD),
             async_bytes=_env_int("PYOSI_ASYNC_BYTES", DEFAULT_ASYNC_BYTES),
+            batch_files=max(1, _env_int("PYOSI_BATCH_FILES", 500)),
             key_rate_per_minute=_env_int("PYOSI_KEY_RATE", 1200),
             public_rate_per_minute=_env_int("PYOSI_PUBLIC_RATE", 60),
             workers=max(1, _env_int("PYOSI_WORKERS", 1)),

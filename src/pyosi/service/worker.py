@@ -13,7 +13,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from pyosi.errors import MediaError, PyosiError
-from pyosi.service import jobs, webhooks
+from pyosi.service import batches, jobs, webhooks
 from pyosi.service.errors import InvalidRequestError
 from pyosi.service.items import UploadContext, create_item
 
@@ -27,6 +27,11 @@ POLL_SECONDS = 1.0
 def run_job(service: Service, job: jobs.Job) -> None:
     """Run one leased job to completion (or record why it failed)."""
     try:
+        if job.kind == batches.JOB_KIND:
+            result = batches.run_batch(service, job)
+            with service.db.engine.begin() as conn:
+                jobs.finish(conn, job.id, result)
+            return
         if job.kind != "scan":
             raise PyosiError(f"unknown job kind {job.kind!r}")
         payload = job.payload

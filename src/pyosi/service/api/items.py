@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from pyosi.media.sniff import HEAD_BYTES, sniff_mime
-from pyosi.service import jobs, metrics
+from pyosi.service import batches, jobs, metrics
 from pyosi.service.api._deps import service
 from pyosi.service.app import Service
 from pyosi.service.auth import Permission, Principal
@@ -79,14 +80,7 @@ async def submit_upload(
     return "item", item
 
 
-@router.post(
-    "/v1/scans",
-    status_code=201,
-    responses={202: {"description": "Queued: follow the Location header to the job."}},
-)
-async def create_scan(
-    request: Request,
-    file: Annotated[UploadFile, File(description="The uploaded media file.")],
+def upload_context(
     post_text: Annotated[str | None, Form(max_length=20000)] = None,
     uploader_id: Annotated[str | None, Form(max_length=128)] = None,
     declared_ai: Annotated[bool | None, Form()] = None,
@@ -95,6 +89,27 @@ async def create_scan(
         bool | None, Form(description="A photorealistic person or scene (deepfake rules).")
     ] = None,
     language: Annotated[Literal["ko", "en"], Form()] = "ko",
+) -> UploadContext:
+    """The context fields an upload form may carry (the file name comes from each file)."""
+    return UploadContext(
+        post_text=post_text,
+        uploader_id=uploader_id,
+        declared_ai=declared_ai,
+        election_related=election_related,
+        realistic=realistic,
+        language=language,
+    )
+
+
+@router.post(
+    "/v1/scans",
+    status_code=201,
+    responses={202: {"description": "Queued: follow the Location header to the job."}},
+)
+async def create_scan(
+    request: Request,
+    file: Annotated[UploadFile, File(description="The uploaded media file.")],
+    form: Annotated[UploadContext, Depends(upload_context)],
 ) -> Response:
     """Scan an upload with every detector, apply the policy in force, store it as an item.
 
@@ -104,15 +119,7 @@ async def create_scan(
     svc = service(request)
     principal = svc.require(request, Permission.SCAN)
     data = await read_upload(svc, file)
-    context = UploadContext(
-        post_text=post_text,
-        uploader_id=uploader_id,
-        declared_ai=declared_ai,
-        election_related=election_related,
-        realistic=realistic,
-        language=language,
-        filename=_filename(file),
-    )
+    context = dataclasses.replace(form, filename=_filename(file))
     background = len(data) > svc.settings.async_bytes or "respond-async" in request.headers.get(
         "prefer", ""
     )
@@ -125,6 +132,52 @@ async def create_scan(
     return JSONResponse(
         value.to_json(), status_code=201, headers={"Location": f"/v1/items/{value.id}"}
     )
+
+
+@router.post("/v1/batches", status_code=202, tags=["jobs"])
+async def create_batch(
+    request: Request,
+    files: Annotated[
+        list[UploadFile],
+        File(description="Media files and ZIP archives of them; each file becomes an item."),
+    ],
+    form: Annotated[UploadContext, Depends(upload_context)],
+) -> Response:
+    """Scan many files in the background, with one context for all: the answer is 202 with the
+    job's URL; when done, the job's result lists each file's item (or why it has none).
+
+    Archives are unpacked with a budget (``PYOSI_BATCH_FILES`` files, each under
+    ``PYOSI_MAX_UPLOAD_BYTES``, four times that in all); a file that is not media, too large or
+    unreadable is reported in the result and the rest go on.
+    """
+    svc = service(request)
+    principal = svc.require(request, Permission.SCAN)
+    job_id = await submit_batch(svc, principal, files, form)
+    doc = jobs.get_job(svc.db.engine, job_id).to_json()
+    return JSONResponse(doc, status_code=202, headers={"Location": doc["url"]})
+
+
+async def submit_batch(
+    svc: Service, principal: Principal, files: list[UploadFile], context: UploadContext
+) -> str:
+    """Unpack, store and queue a batch (:mod:`pyosi.service.batches`); its job id. Shared by
+    the UI."""
+    limit = svc.settings.max_upload_bytes
+    uploads = [(_filename(f), await f.read(limit + 1)) for f in files]
+    if any(len(data) > limit for _, data in uploads):
+        raise InvalidRequestError(f"each file of a batch is limited to {limit} bytes")
+    limits = batches.Limits(
+        max_files=svc.settings.batch_files, max_file_bytes=limit, max_total_bytes=4 * limit
+    )
+    members = await run_in_threadpool(batches.expand, uploads, limits)
+    return await run_in_threadpool(
+        batches.queue_batch, svc, members, context, created_by=principal.name
+    )
+
+
+def is_batch(files: list[UploadFile], first: bytes) -> bool:
+    """Several files, or one ZIP archive (``first``: the first file's opening bytes)."""
+    return len(files) > 1 or first.startswith(batches.ZIP_MAGIC)
 
 
 @router.get("/v1/jobs/{job_id}", tags=["jobs"])

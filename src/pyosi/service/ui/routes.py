@@ -6,6 +6,7 @@ visitor without a session is sent to the login page and back.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hmac
 import secrets
@@ -19,7 +20,7 @@ from pyosi.errors import PyosiError
 from pyosi.policy.rules import ELECTION_KINDS
 from pyosi.service import audit, jobs, webhooks
 from pyosi.service.api._deps import service
-from pyosi.service.api.items import read_upload, submit_upload
+from pyosi.service.api.items import is_batch, read_upload, submit_batch, submit_upload
 from pyosi.service.api.ops import set_session_cookie
 from pyosi.service.app import SESSION_COOKIE
 from pyosi.service.auth import AuthError, Permission, Principal, end_session, start_session
@@ -328,7 +329,7 @@ def scan_form(request: Request) -> HTMLResponse:
 @router.post("/ui/scan")
 async def scan_submit(
     request: Request,
-    file: Annotated[UploadFile, File()],
+    file: Annotated[list[UploadFile], File()],
     post_text: Annotated[str, Form(max_length=20000)] = "",
     uploader_id: Annotated[str, Form(max_length=128)] = "",
     declared_ai: Annotated[str, Form()] = "",
@@ -338,17 +339,22 @@ async def scan_submit(
 ) -> Response:
     principal = _guard(request, Permission.SCAN, csrf=csrf_token)
     svc = service(request)
+    context = UploadContext(
+        post_text=post_text or None,
+        uploader_id=uploader_id or None,
+        declared_ai=declared_ai == "1" or None,
+        election_related=election_related == "1" or None,
+        realistic=realistic == "1" or None,
+        language=_lang(request),
+    )
     try:
-        data = await read_upload(svc, file)
-        context = UploadContext(
-            post_text=post_text or None,
-            uploader_id=uploader_id or None,
-            declared_ai=declared_ai == "1" or None,
-            election_related=election_related == "1" or None,
-            realistic=realistic == "1" or None,
-            language=_lang(request),
-            filename=(file.filename or "upload")[:255],
-        )
+        head = await file[0].read(8)
+        await file[0].seek(0)
+        if is_batch(file, head):  # several files or an archive: one job, an item per file
+            job_id = await submit_batch(svc, principal, file, context)
+            return page(request, "scan.html", error=None, job=jobs.get_job(svc.db.engine, job_id))
+        data = await read_upload(svc, file[0])
+        context = dataclasses.replace(context, filename=(file[0].filename or "upload")[:255])
         background = len(data) > svc.settings.async_bytes
         kind, value = await submit_upload(svc, principal, data, context, background=background)
     except PyosiError as e:
