@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from typing import Any
@@ -107,3 +108,34 @@ def test_a_batch_needs_the_scan_permission(env: Env) -> None:
             headers=env.tokens[role],
         )
         assert r.status_code == 403, role
+
+
+def test_a_long_batch_keeps_its_lease_and_a_stale_run_cannot(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from pyosi.service import batches
+
+    _post(env, [("a.jpg", jpeg()), ("b.jpg", jpeg((1, 2, 3)))])
+    engine = env.service.db.engine
+    job = jobs.claim(engine)
+    assert job is not None
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=jobs.LEASE_SECONDS - 1)
+    assert jobs.renew(engine, job, now=later)  # still ours: the lease moves on
+    assert jobs.claim(engine, now=later + dt.timedelta(seconds=2)) is None
+    # A run whose lease another worker has since claimed (attempts moved on) renews nothing.
+    stale = dataclasses.replace(job, attempts=job.attempts - 1)
+    assert not jobs.renew(engine, stale)
+    monkeypatch.setattr(batches, "RENEW_SECONDS", 0.0)  # renew before every file
+    renewals: list[str] = []
+    real_renew = jobs.renew
+
+    def counting_renew(e: Any, j: jobs.Job) -> bool:
+        renewals.append(j.id)
+        return real_renew(e, j)
+
+    monkeypatch.setattr(jobs, "renew", counting_renew)
+    run_job(env.service, job)
+    assert renewals == [job.id, job.id]
+    assert jobs.get_job(engine, job.id).status == "done"

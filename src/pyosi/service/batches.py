@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import secrets
+import threading
+import time
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from pyosi.service.app import Service
 
 JOB_KIND = "batch"
+RENEW_SECONDS = 30.0
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an archive, or an empty one
 
 
@@ -130,8 +133,20 @@ def run_batch(service: Service, job: jobs.Job) -> dict[str, Any]:
     core; without one, one at a time (threads would only contend for the GIL).
     """
     base = UploadContext.from_json(job.payload["context"]).to_json()
+    renewed = [time.monotonic()]
+    lock = threading.Lock()
+
+    def keep_lease() -> None:
+        # A batch may outlast the lease: renew it now and then (not after every file: on
+        # SQLite each renewal is a write), so no other worker takes the batch up meanwhile.
+        with lock:
+            if time.monotonic() - renewed[0] < RENEW_SECONDS:
+                return
+            renewed[0] = time.monotonic()
+        jobs.renew(service.db.engine, job)
 
     def one(entry: Mapping[str, str]) -> dict[str, Any]:
+        keep_lease()
         context = UploadContext.from_json({**base, "filename": entry["filename"]})
         try:
             item = create_item(

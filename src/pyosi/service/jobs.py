@@ -112,6 +112,20 @@ def claim(engine: Engine, *, now: dt.datetime | None = None) -> Job | None:
     return None
 
 
+def renew(engine: Engine, job: Job, *, now: dt.datetime | None = None) -> bool:
+    """Extend a long job's lease by ``LEASE_SECONDS`` from now; False if it is no longer this
+    run's (the lease lapsed and another worker claimed it: ``attempts`` moved on)."""
+    now = now or dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id, jobs.c.status == "running")
+            .where(jobs.c.attempts == job.attempts)
+            .values(lease_until=now + dt.timedelta(seconds=LEASE_SECONDS), updated_at=now)
+        )
+    return done.rowcount == 1
+
+
 def finish(conn: Connection, job_id: str, result: Mapping[str, Any]) -> None:
     """Mark a job done inside the transaction that wrote its result."""
     conn.execute(
