@@ -79,3 +79,21 @@ def test_serve_refuses_an_unmigrated_database(
     monkeypatch.setenv("PYOSI_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     unreachable = _invoke("db", "status")
     assert unreachable.exit_code == 6 and "cannot read the database" in unreachable.output
+
+
+def test_blobs_gc(data_dir: Path) -> None:
+    import os
+    import time
+
+    from pyosi.service.blobs import BlobStore
+
+    _invoke("db", "upgrade")
+    store = BlobStore()
+    sha = store.write(b"an orphan")
+    old = time.time() - 48 * 3600
+    os.utime(store.path(sha), (old, old))
+    dry = json.loads(_invoke("blobs", "gc", "--dry-run", "--json").stdout)
+    assert dry["files"] == 1 and dry["dry_run"] and store.path(sha).exists()
+    done = _invoke("blobs", "gc")
+    assert done.exit_code == 0 and "removed 1 orphan file(s)" in done.stdout
+    assert not store.path(sha).exists()

@@ -69,6 +69,7 @@ def _register() -> None:
     app.add_typer(admin.users_app, name="users")
     app.add_typer(admin.apikeys_app, name="apikeys")
     app.add_typer(admin.audit_app, name="audit")
+    app.add_typer(admin.blobs_app, name="blobs")
     app.add_typer(bench.app, name="bench")
     detect.register(app)
     scan.register(app)

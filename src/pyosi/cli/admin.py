@@ -19,6 +19,7 @@ db_app = typer.Typer(no_args_is_help=True, help="The database: migrations and st
 users_app = typer.Typer(no_args_is_help=True, help="Service users and their roles.")
 apikeys_app = typer.Typer(no_args_is_help=True, help="API keys for the service.")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
+blobs_app = typer.Typer(no_args_is_help=True, help="The stored uploads and marked files.")
 
 _JSON = typer.Option("--json", help="Print a JSON object.")
 CLI_ACTOR = "cli"
@@ -131,6 +132,43 @@ def audit_verify(as_json: Annotated[bool, _JSON] = False) -> None:
         )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@blobs_app.command("gc")
+def blobs_gc(
+    older_than: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Only files older than this many hours (uploads in flight "
+            "have their file before their row).",
+        ),
+    ] = 24.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """Remove stored files no row refers to: left by a process that died between writing an
+    upload and committing it, and unfinished writes' temporary files. Rows are never touched."""
+    import datetime as dt
+
+    from pyosi.service.blobs import BlobStore, sweep_orphans
+
+    db = _current()
+    store = BlobStore()
+    sweep = sweep_orphans(
+        db.engine, store, older_than=dt.timedelta(hours=older_than), dry_run=dry_run
+    )
+    db.dispose()
+    if as_json:
+        emit_json({"blob_dir": str(store.root), **sweep.to_json()})
+        return
+    verb = "would remove" if dry_run else "removed"
+    out = stdout()
+    for path in sweep.paths:
+        out.print(f"{verb} {escape(path)}")
+    out.print(
+        f"{verb} {sweep.files} orphan file(s), {sweep.bytes} bytes, in {escape(str(store.root))}"
+    )
 
 
 def _current() -> Database:
