@@ -163,12 +163,10 @@ def _worker_pids(server: Server) -> list[int]:
 
 
 def _scan_pids(server: Server) -> list[int]:
-    """The scan pools' processes: children of a fork server, itself a worker's child."""
-    procs = _processes()
-    forkservers = {pid for pid, (_, cmd) in procs.items() if b"multiprocessing.forkserver" in cmd}
+    """The scan pools' processes: spawned children of a worker."""
     workers = set(_worker_pids(server))
-    return [pid for pid in forkservers if procs[pid][0] in forkservers
-            and procs.get(procs[pid][0], (0, b""))[0] in workers]  # fmt: skip
+    return [pid for pid, (ppid, cmd) in _processes().items()
+            if ppid in workers and b"spawn_main" in cmd]  # fmt: skip
 
 
 def _blob_ok(data_dir: Path, sha: str) -> bool:

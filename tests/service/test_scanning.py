@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from pyosi.media import encode_image
 from pyosi.service.auth import Role
 from pyosi.service.scanning import ScanPool, _ready
 from pyosi.service.worker import work_once
+from pyosi.storage import Database
 from pyosi.watermark import embed_image
 from tests.service.conftest import Env, jpeg
 
@@ -85,3 +91,38 @@ def test_a_batch_scans_its_files_in_parallel_in_the_pool(make_env: Callable[...,
     assert done["status"] == "done", done
     assert [i["filename"] for i in done["result"]["items"]] == [f"{i}.jpg" for i in range(5)]
     assert all(i["verdict"] == "no-signal" for i in done["result"]["items"])
+
+
+_KILLED_SERVICE = """
+import os, signal, sys
+from pyosi.service.scanning import ScanPool, _ready, config_from_environment
+
+pool = ScanPool(1, config_from_environment(sys.argv[1], None))
+print(pool._current().submit(_ready).result(timeout=120), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # the service process dies without a word
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its parent's wait is missing
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_a_scan_process_ends_when_its_service_process_is_killed(db: Database) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _KILLED_SERVICE, db.url],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    scanner = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while _running(scanner) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(scanner), "the scan process outlived its service"

@@ -17,6 +17,7 @@ import logging
 import multiprocessing as mp
 import os
 import threading
+import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -69,8 +70,9 @@ class ScanPool:
         with self._lock:
             if self._executor is None:
                 # Never plain fork (see pyosi.scan.scan_paths): the parent runs c2pa-rs threads.
-                methods = mp.get_all_start_methods()
-                ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+                # Not a fork server either: its children are not this process's, and they
+                # outlived a service that was killed (they wait on a queue nobody closes).
+                ctx = mp.get_context("spawn")
                 self._executor = cf.ProcessPoolExecutor(
                     self.processes, mp_context=ctx, initializer=_init, initargs=(self._config,)
                 )
@@ -142,6 +144,7 @@ _state: _State | None = None
 
 def _init(config: PoolConfig) -> None:
     global _state  # noqa: PLW0603 - per-process state of a pool worker
+    _exit_with_parent()
     for k in [k for k in os.environ if k.startswith("PYOSI_")]:
         del os.environ[k]
     os.environ.update(dict(config.environment))
@@ -160,6 +163,20 @@ def _init(config: PoolConfig) -> None:
         keys=KeyCache(),
         reads=reads,
     )
+
+
+def _exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this process once the service process that started it is gone, however it went
+    (a SIGKILL, the OOM killer): a pool worker otherwise waits for work for ever."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:  # reparented: the service process has died
+                os._exit(0)
+
+    threading.Thread(target=watch, name="pyosi-parent-watch", daemon=True).start()
 
 
 def _ready() -> int:
