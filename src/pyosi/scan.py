@@ -277,12 +277,17 @@ def scan_paths(
 _worker: tuple[ScanContext, list[SignalType]] | None = None
 
 
-def _init_worker(options: ScanOptions) -> None:
-    global _worker  # noqa: PLW0603 - per-process state of a pool worker
-    # One process per core already: OpenCV's own thread pool would only oversubscribe.
+def one_thread_per_process() -> None:
+    """For a process that is one of a pool, a process per core: OpenCV's own thread pool (a
+    thread per core) on top would only oversubscribe the cores."""
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _init_worker(options: ScanOptions) -> None:
+    global _worker  # noqa: PLW0603 - per-process state of a pool worker
+    one_thread_per_process()
     _worker = (options.context(), options.signal_types())
 
 

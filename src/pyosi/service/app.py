@@ -34,7 +34,7 @@ from pyosi import __version__
 from pyosi.errors import InvalidKeyError, MediaError, PyosiError, UnsupportedMediaError
 from pyosi.policy.engine import PolicyError
 from pyosi.provenance.store import ManifestStore
-from pyosi.scan import ScanResult, scan_bytes
+from pyosi.scan import ScanResult, one_thread_per_process, scan_bytes
 from pyosi.service import metrics
 from pyosi.service.auth import AuthError, Permission, Principal, resolve_api_key, resolve_session
 from pyosi.service.blobs import BlobStore
@@ -45,11 +45,14 @@ from pyosi.service.errors import (
     NotFoundError,
     RateLimitedError,
 )
-from pyosi.service.partners import KeyCache
-from pyosi.service.scanning import ScanPool, ScanUnavailableError, config_from_environment
+from pyosi.service.scanning import (
+    ScanPool,
+    ScanSource,
+    ScanUnavailableError,
+    config_from_environment,
+)
 from pyosi.service.secrets import SecretKeyError
-from pyosi.signals.base import ScanContext
-from pyosi.storage import Database, open_database, read_only
+from pyosi.storage import Database, open_database
 
 log = logging.getLogger("pyosi.service")
 
@@ -151,8 +154,7 @@ class Service:
     blobs: BlobStore
     limiter: RateLimiter
     store: ManifestStore
-    keys: KeyCache
-    anchors: str | None
+    source: ScanSource
     worker: Any = None
     scans: ScanPool | None = None
     _scan_limiter: tuple[asyncio.AbstractEventLoop, anyio.CapacityLimiter] | None = field(
@@ -205,24 +207,18 @@ class Service:
         client = request.client.host if request.client else "unknown"
         self.limiter.check(f"ip:{client}", self.per_process(self.settings.public_rate_per_minute))
 
-    def scan_context(self) -> ScanContext:
-        # Keys are read per scan (cheaply) so a newly registered partner key applies at once.
-        return ScanContext(
-            keys=self.keys.keys(self.reads), anchors=self.anchors, store=self.scan_store
-        )
-
     def scan(self, data: bytes, filename: str) -> ScanResult:
         """Scan now, blocking: in the scan pool if there is one (background jobs, samples)."""
         if self.scans is not None:
             return self.scans.scan_blocking(data, filename)
-        return scan_bytes(data, self.scan_context(), path=filename)
+        return scan_bytes(data, self.source.context(), path=filename)
 
     async def scan_async(self, data: bytes, filename: str) -> ScanResult:
         """Scan an upload off the event loop: in the scan pool, else in one of this process's
         scan slots (:meth:`scan_limiter`)."""
         if self.scans is not None:
             return await self.scans.scan(data, filename)
-        scan = functools.partial(scan_bytes, data, self.scan_context(), path=filename)
+        scan = functools.partial(scan_bytes, data, self.source.context(), path=filename)
         return await anyio.to_thread.run_sync(scan, limiter=self.scan_limiter())
 
     def scan_limiter(self) -> anyio.CapacityLimiter:
@@ -236,17 +232,11 @@ class Service:
             self._scan_limiter = (loop, anyio.CapacityLimiter(os.cpu_count() or 1))
         return self._scan_limiter[1]
 
-    @functools.cached_property
+    @property
     def reads(self) -> Engine:
-        """The database for what every request only reads (its API key, partner keys, the
-        manifest store during a scan): on SQLite such reads then never queue for the write lock,
-        which the API key lookup would otherwise do on the event loop (see items.read_only)."""
-        return read_only(self.db.engine)
-
-    @functools.cached_property
-    def scan_store(self) -> ManifestStore:
-        """The manifest store as scans read it, on :attr:`reads` (marking writes to ``store``)."""
-        return ManifestStore(database=Database(self.db.url, self.reads))
+        """The database for what a request only reads (its API key): on SQLite such reads never
+        queue for the write lock, which the lookup would otherwise do on the event loop."""
+        return self.source.reads
 
 
 def _same(a: str, b: str) -> bool:
@@ -394,12 +384,8 @@ def _too_large(limit: int) -> JSONResponse:
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
     """Build the application; refuses a database whose schema is not current."""
     settings = settings or Settings.from_env()
-    # Scans already run in parallel, a process per core (pyosi.service.scanning; or threads,
-    # Service.scan_limiter): OpenCV's own pool (a thread per core) on top would only
-    # oversubscribe the cores, as the library's scan pool knows (pyosi.scan._init_worker).
-    import cv2
-
-    cv2.setNumThreads(1)
+    # Scans already run in parallel: a process per core, or threads (Service.scan_limiter).
+    one_thread_per_process()
     db = open_database(settings.database_url)
     if check_schema:
         db.check_current()
@@ -412,14 +398,13 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         blobs=BlobStore(settings.blob_dir),
         limiter=RateLimiter(),
         store=store,
-        keys=KeyCache(),
-        anchors=trust_anchors(settings.trust),
+        source=ScanSource(db, trust_anchors(settings.trust)),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.scan_processes > 0:
-            pool_config = config_from_environment(db.url, service.anchors)
+            pool_config = config_from_environment(db.url, service.source.anchors)
             service.scans = ScanPool(settings.scan_processes, pool_config).start()
         if settings.run_worker:
             from pyosi.service.worker import Worker

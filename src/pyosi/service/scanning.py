@@ -21,13 +21,12 @@ import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
 from pyosi.errors import PyosiError
 from pyosi.provenance.store import ManifestStore
-from pyosi.scan import ScanResult, scan_bytes
+from pyosi.scan import ScanResult, one_thread_per_process, scan_bytes
 from pyosi.service.partners import KeyCache
 from pyosi.signals.base import ScanContext, SignalType
+from pyosi.storage import Database, open_database, read_only
 
 log = logging.getLogger("pyosi.service")
 
@@ -122,6 +121,22 @@ class ScanPool:
             executor.shutdown(wait=False, cancel_futures=True)
 
 
+class ScanSource:
+    """What every scan in a process reads besides the file, on a read-only view of the database
+    (a scan never waits for SQLite's write lock): the keys, trust anchors and manifest store."""
+
+    def __init__(self, db: Database, anchors: str | None) -> None:
+        self.reads = read_only(db.engine)
+        self.anchors = anchors
+        self.store = ManifestStore(database=Database(db.url, self.reads))
+        self._keys = KeyCache()
+
+    def context(self) -> ScanContext:
+        # Keys are read per scan (one cheap query), so a partner key registered through the API
+        # applies to the very next scan in every process.
+        return ScanContext(keys=self._keys.keys(self.reads), anchors=self.anchors, store=self.store)
+
+
 def config_from_environment(database_url: str, anchors: str | None) -> PoolConfig:
     env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PYOSI_")))
     return PoolConfig(database_url=database_url, anchors=anchors, environment=env)
@@ -132,11 +147,8 @@ def config_from_environment(database_url: str, anchors: str | None) -> PoolConfi
 
 @dataclass
 class _State:
-    anchors: str | None
-    store: ManifestStore
+    source: ScanSource
     detectors: list[SignalType]
-    keys: KeyCache
-    reads: Engine  # read-only: a scan never waits for SQLite's write lock
 
 
 _state: _State | None = None
@@ -148,21 +160,11 @@ def _init(config: PoolConfig) -> None:
     for k in [k for k in os.environ if k.startswith("PYOSI_")]:
         del os.environ[k]
     os.environ.update(dict(config.environment))
-    import cv2
-
-    cv2.setNumThreads(1)  # one process per core already
+    one_thread_per_process()
     from pyosi.signals.registry import signal_types
-    from pyosi.storage import Database, open_database, read_only
 
-    db = open_database(config.database_url)
-    reads = read_only(db.engine)
-    _state = _State(
-        anchors=config.anchors,
-        store=ManifestStore(database=Database(db.url, reads)),
-        detectors=[t() for t in signal_types()],
-        keys=KeyCache(),
-        reads=reads,
-    )
+    source = ScanSource(open_database(config.database_url), config.anchors)
+    _state = _State(source, [t() for t in signal_types()])
 
 
 def _exit_with_parent(poll_seconds: float = 1.0) -> None:
@@ -185,8 +187,4 @@ def _ready() -> int:
 
 def _scan(data: bytes, filename: str) -> ScanResult:
     assert _state is not None
-    # Keys are read per scan (one cheap query) so a newly registered partner key applies at once.
-    context = ScanContext(
-        keys=_state.keys.keys(_state.reads), anchors=_state.anchors, store=_state.store
-    )
-    return scan_bytes(data, context, path=filename, detectors=_state.detectors)
+    return scan_bytes(data, _state.source.context(), path=filename, detectors=_state.detectors)
