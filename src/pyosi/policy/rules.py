@@ -161,6 +161,19 @@ class Terms:
 
 # ---- the calendar --------------------------------------------------------------------------------
 
+#: Korea Standard Time. Election days and ban windows are Korean calendar days; so are the
+#: service's reports, dashboard and the times its UI shows.
+KST = dt.timezone(dt.timedelta(hours=9))
+
+
+def kst_today(now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(KST).date()
+
+
+def kst_day_start(day: dt.date) -> dt.datetime:
+    """The moment (in UTC) the Korean calendar day ``day`` begins."""
+    return dt.datetime.combine(day, dt.time(), KST).astimezone(dt.UTC)
+
 
 @dataclass(frozen=True)
 class Election:
@@ -172,7 +185,7 @@ class Election:
     #: The date rests on one weak source or is computed: check it before relying on it.
     verify: bool = False
     note: str = ""
-    utc_offset: dt.timedelta = dt.timedelta(hours=9)
+    utc_offset: dt.timedelta = dt.timedelta(hours=9)  # KST
 
     def window(self, days: int = 90) -> tuple[dt.date, dt.date]:
         """First and last day of the Art. 82-8 ban: D-``days`` through election day, inclusive."""

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from pyosi.keyring import default_key, keys_dir
 from pyosi.paths import subdir
+from pyosi.policy.rules import kst_today
 from pyosi.provenance.identity import Identity, init_development
 from pyosi.service.app import Service
 from pyosi.service.auth import AuthError, Role, add_user, set_password
@@ -108,7 +109,7 @@ def _demo_election(service: Service) -> None:
     """A by-election 30 days from now, so the election case falls inside its ban window."""
     if any(e.election.id == DEMO_ELECTION for e in list_elections(service.db.engine)):
         return
-    day = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date() + dt.timedelta(days=30)
+    day = kst_today() + dt.timedelta(days=30)
     save_election(
         service.db.engine,
         {

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from pyosi.errors import MediaError, UnsupportedMediaError
 from pyosi.policy.engine import Action, PolicyContext, PolicyOutcome
+from pyosi.policy.rules import KST, kst_day_start, kst_today
 from pyosi.scan import ScanResult
 from pyosi.service import audit, webhooks
 from pyosi.service.blobs import BlobStore
@@ -27,8 +28,6 @@ from pyosi.service.errors import InvalidRequestError, NotFoundError
 from pyosi.service.policies import current_policy, current_version
 from pyosi.storage import read_only, reading, utc
 from pyosi.storage.schema import decisions, items
-
-KST = dt.timezone(dt.timedelta(hours=9))
 
 
 class ItemStatus(StrEnum):
@@ -389,9 +388,9 @@ def counts_by_day(
 
     Days are KST, like every time the UI shows and the election windows.
     """
-    end = (now or dt.datetime.now(dt.UTC)).astimezone(KST).date()
+    end = kst_today(now)
     start = end - dt.timedelta(days=days - 1)
-    since = dt.datetime.combine(start, dt.time(), KST).astimezone(dt.UTC)
+    since = kst_day_start(start)
     buckets: dict[dt.date, dict[str, int]] = {start + dt.timedelta(days=i): {} for i in range(days)}
     with reading(engine) as conn:
         rows = conn.execute(

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping, select
 
 from pyosi import __version__
+from pyosi.policy.rules import kst_day_start
 from pyosi.service import audit
 from pyosi.service.errors import InvalidRequestError
 from pyosi.storage import reading, utc
@@ -67,10 +68,7 @@ class Period:
     @property
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         # Days are Korean calendar days, like the election windows.
-        kst = dt.timezone(dt.timedelta(hours=9))
-        lo = dt.datetime.combine(self.start, dt.time(), kst).astimezone(dt.UTC)
-        hi = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), kst)
-        return lo, hi.astimezone(dt.UTC)
+        return kst_day_start(self.start), kst_day_start(self.end + dt.timedelta(days=1))
 
 
 def election_rows(engine: Engine, period: Period) -> Iterator[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from pyosi.policy.rules import kst_today
 from pyosi.service.api._deps import service
 from pyosi.service.auth import Permission
 from pyosi.service.reports import Period, election_report, election_report_csv
@@ -32,8 +33,7 @@ async def elections_report(
     """
     svc = service(request)
     principal = svc.require(request, Permission.REPORTS)
-    kst_today = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
-    period = Period.parse(from_, to, today=kst_today)
+    period = Period.parse(from_, to, today=kst_today())
     as_csv = format == "csv" or (format is None and "text/csv" in request.headers.get("accept", ""))
     if as_csv:
         text = await run_in_threadpool(

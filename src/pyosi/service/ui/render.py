@@ -21,6 +21,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from pyosi.policy.rules import KST
+
 LANG_COOKIE = "pyosi_lang"
 LANGUAGES = ("ko", "en")
 _HERE = Path(str(resources.files("pyosi.service.ui")))
@@ -83,7 +85,7 @@ def _when(value: str | dt.datetime | None, lang: str = "en") -> str:
     at = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
-    return at.astimezone(dt.timezone(dt.timedelta(hours=9))).strftime("%Y-%m-%d %H:%M KST")
+    return at.astimezone(KST).strftime("%Y-%m-%d %H:%M KST")
 
 
 def _pretty(value: Any) -> str:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pyosi.errors import PyosiError
-from pyosi.policy.rules import ELECTION_KINDS
+from pyosi.policy.rules import ELECTION_KINDS, kst_today
 from pyosi.service import audit, jobs, webhooks
 from pyosi.service.api._deps import service
 from pyosi.service.api.items import is_batch, read_upload, submit_batch, submit_upload
@@ -621,7 +621,7 @@ def audit_page(request: Request, before: int | None = None) -> HTMLResponse:
 @router.get("/ui/reports")
 def reports_page(request: Request) -> HTMLResponse:
     _guard(request, Permission.REPORTS)
-    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date()
+    today = kst_today()
     return page(
         request,
         "reports.html",
