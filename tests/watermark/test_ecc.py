@@ -36,10 +36,16 @@ def test_soft_decoding_at_moderate_noise() -> None:
     assert ok >= 97
 
 
-def test_noise_never_yields_a_payload() -> None:
-    # Under pure noise the CRC passes with probability 2^-32: 3,000 tries must all fail.
-    rng = np.random.default_rng(4)
-    assert all(ecc.decode(rng.normal(size=ecc.CODED_BITS)) is None for _ in range(3000))
+@pytest.mark.parametrize(
+    ("seed", "list_size", "tries"),
+    [(4, 1, 3000), (6, 32, 1000), (9, 1024, 300)],
+    ids=["plain", "list-32", "list-1024"],
+)
+def test_noise_never_yields_a_payload(seed: int, list_size: int, tries: int) -> None:
+    # Under pure noise a candidate passes the CRC with probability 2^-32, so a decode of L
+    # candidates with at most L * 2^-32: all these tries must fail (at most ~7e-5 that one won't).
+    rng = np.random.default_rng(seed)
+    assert all(ecc.decode(rng.normal(size=ecc.CODED_BITS), list_size) is None for _ in range(tries))
 
 
 def test_rejects_wrong_payload_size() -> None:
@@ -47,44 +53,31 @@ def test_rejects_wrong_payload_size() -> None:
         ecc.encode(b"short")
 
 
-def test_list_decoding_beats_plain_viterbi() -> None:
-    # At a coded-bit SNR of 0.55 plain Viterbi finds about a quarter of the payloads; checking the
-    # CRC on 32 candidates finds clearly more, and never a wrong one.
-    rng = np.random.default_rng(5)
-    plain = listed = 0
+def _payloads_found(seed: int, snr: float, short: int, long: int) -> tuple[int, int]:
+    """Payloads found in 60 noisy codewords with a short and a long list: never a wrong one, and
+    the long list finds whatever the short one does (it checks the same best paths first)."""
+    rng = np.random.default_rng(seed)
+    n_short = n_long = 0
     for _ in range(60):
         payload = rng.bytes(8)
-        soft = (1.0 - 2.0 * ecc.encode(payload)) * np.sqrt(0.55) + rng.normal(size=ecc.CODED_BITS)
-        a, b = ecc.decode(soft), ecc.decode(soft, list_size=32)
-        assert a in (None, payload) and b in (None, payload)
-        plain += a == payload
-        listed += b == payload
-    assert listed >= plain + 6
-
-
-def test_list_decoding_of_noise_never_yields_a_payload() -> None:
-    # 32 candidates per decode: 1,000 decodes pass a false CRC with probability ~7e-6.
-    rng = np.random.default_rng(6)
-    assert all(ecc.decode(rng.normal(size=ecc.CODED_BITS), 32) is None for _ in range(1000))
-
-
-def test_list_decoding_checks_the_best_paths_first() -> None:
-    # Up to 1,024 candidates, best first: at a coded-bit SNR of 0.5 a long list finds clearly
-    # more than a short one, and a short list never finds what the long one misses.
-    rng = np.random.default_rng(8)
-    short = long = 0
-    for _ in range(60):
-        payload = rng.bytes(8)
-        soft = (1.0 - 2.0 * ecc.encode(payload)) * np.sqrt(0.5) + rng.normal(size=ecc.CODED_BITS)
-        a, b = ecc.decode(soft, list_size=16), ecc.decode(soft, list_size=1024)
+        soft = (1.0 - 2.0 * ecc.encode(payload)) * np.sqrt(snr) + rng.normal(size=ecc.CODED_BITS)
+        a, b = ecc.decode(soft, list_size=short), ecc.decode(soft, list_size=long)
         assert a in (None, payload) and b in (None, payload)
         assert a is None or b == payload
-        short += a == payload
-        long += b == payload
-    assert long >= short + 5
+        n_short += a == payload
+        n_long += b == payload
+    return n_short, n_long
 
 
-def test_long_list_decoding_of_noise_never_yields_a_payload() -> None:
-    # 1,024 candidates per decode: 300 decodes pass a false CRC with probability ~7e-5.
-    rng = np.random.default_rng(9)
-    assert all(ecc.decode(rng.normal(size=ecc.CODED_BITS), 1024) is None for _ in range(300))
+@pytest.mark.parametrize(
+    ("seed", "snr", "short", "long", "margin"),
+    [(5, 0.55, 1, 32, 6), (8, 0.5, 16, 1024, 5)],
+    ids=["plain-vs-32", "16-vs-1024"],
+)
+def test_a_longer_list_finds_more(
+    seed: int, snr: float, short: int, long: int, margin: int
+) -> None:
+    # At a coded-bit SNR of about 0.5 plain Viterbi finds about a quarter of the payloads;
+    # checking the CRC on more of the best paths finds clearly more.
+    n_short, n_long = _payloads_found(seed, snr, short, long)
+    assert n_long >= n_short + margin

@@ -84,10 +84,8 @@ def encode(payload: bytes) -> NDArray[np.uint8]:
     state = 0
     out = np.empty((MESSAGE_BITS + _MEMORY, len(GENERATORS)), dtype=np.uint8)
     for t, b in enumerate(_message(payload)):
-        nxt = ((state << 1) | int(b)) & (_STATES - 1)
-        # Output of the transition state -> nxt; reuse the trellis tables.
-        which = 0 if (state >> (_MEMORY - 1)) == 0 else 1
-        out[t] = (_SIGNS[nxt, which] < 0).astype(np.uint8)
+        nxt = int(_SUCC[state, b])
+        out[t] = _SIGNS[nxt, _SLOT[state]] < 0  # the transition's output, from the trellis
         state = nxt
     return out.reshape(-1)
 
@@ -98,25 +96,30 @@ def _branch_metrics(soft: NDArray[np.floating]) -> NDArray[np.float64]:
     return np.asarray(np.einsum("njg,tg->tnj", _SIGNS, y), np.float64)
 
 
-def _forward(br: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Viterbi forward pass from state 0: best metric into every state at every time, and which
-    predecessor it came from."""
+def _forward(br: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Viterbi forward pass from state 0: which predecessor the best path into every state at
+    every time came from."""
     steps = br.shape[0]
-    metric = np.full((steps + 1, _STATES), -np.inf)
-    metric[0, 0] = 0.0
+    metric = np.full(_STATES, -np.inf)
+    metric[0] = 0.0
     choice = np.empty((steps, _STATES), dtype=np.int64)
     for t in range(steps):
-        cand = metric[t][_PREDS] + br[t]  # (states, 2)
+        cand = metric[_PREDS] + br[t]  # (states, 2)
         pick = np.argmax(cand, axis=1)
         choice[t] = pick
-        metric[t + 1] = cand[_ALL_STATES, pick]
-    return metric, choice
+        metric = cand[_ALL_STATES, pick]
+    return choice
+
+
+def _residue(msg: NDArray[np.uint8]) -> int:
+    """The message's CRC-32 XOR its CRC field: 0 when it checks."""
+    payload = bits_to_bytes(msg[:PAYLOAD_BITS])
+    crc = int.from_bytes(bits_to_bytes(msg[PAYLOAD_BITS:MESSAGE_BITS]), "big")
+    return zlib.crc32(payload) ^ crc
 
 
 def _check(msg: NDArray[np.uint8]) -> bytes | None:
-    payload = bits_to_bytes(msg[:PAYLOAD_BITS])
-    crc = bits_to_bytes(msg[PAYLOAD_BITS:MESSAGE_BITS])
-    return payload if zlib.crc32(payload).to_bytes(4, "big") == crc else None
+    return bits_to_bytes(msg[:PAYLOAD_BITS]) if _residue(msg) == 0 else None
 
 
 def decode(soft: NDArray[np.floating], list_size: int = 1) -> bytes | None:
@@ -131,7 +134,7 @@ def decode(soft: NDArray[np.floating], list_size: int = 1) -> bytes | None:
     """
     br = _branch_metrics(soft)
     steps = br.shape[0]
-    _, choice = _forward(br)
+    choice = _forward(br)
     # Trace back from state 0 (the tail bits force it).
     state = 0
     bits = np.empty(steps, dtype=np.uint8)
@@ -148,18 +151,13 @@ def _crc_syndrome() -> tuple[NDArray[np.int64], int]:
     """The CRC check as an affine map over GF(2): a message passes when the XOR of ``cols[t]``
     over its one bits equals ``target`` (CRC-32 is linear in the message up to a constant)."""
 
-    def residue(msg: NDArray[np.uint8]) -> int:
-        payload = bits_to_bytes(msg[:PAYLOAD_BITS])
-        crc = int.from_bytes(bits_to_bytes(msg[PAYLOAD_BITS:MESSAGE_BITS]), "big")
-        return zlib.crc32(payload) ^ crc
-
     zero = np.zeros(MESSAGE_BITS, np.uint8)
-    target = residue(zero)
+    target = _residue(zero)
     cols = np.zeros(MESSAGE_BITS + _MEMORY, np.int64)  # tail bits do not enter the CRC
     for i in range(MESSAGE_BITS):
         unit = zero.copy()
         unit[i] = 1
-        cols[i] = residue(unit) ^ target
+        cols[i] = _residue(unit) ^ target
     return cols, target
 
 
@@ -218,9 +216,10 @@ def _decode_list(br: NDArray[np.float64], list_size: int) -> bytes | None:
         cs = detour[ts, ss]
         keep = np.isfinite(cs)
         order = np.argsort(cs[keep], kind="stable")
-        options.append((ts[keep][order], ss[keep][order], cs[keep][order]))
-        if order.size:
-            heapq.heappush(heap, (cost + float(options[path][2][0]), next(tie), path, 0))
+        costs = cs[keep][order]
+        options.append((ts[keep][order], ss[keep][order], costs))
+        if costs.size:
+            heapq.heappush(heap, (cost + float(costs[0]), next(tie), path, 0))
 
     expand(0, 0.0, 0, 0)  # the maximum-likelihood path itself failed its CRC in decode()
     checked = 1

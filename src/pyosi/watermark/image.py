@@ -83,18 +83,21 @@ def _achromatic(arr: NDArray[Any]) -> bool:
 def _apply(arr: NDArray[Any], delta: F32, spread: bool) -> NDArray[Any]:
     """Add the luma change to the colour channels (not alpha), clipped to the dtype's range.
 
-    With ``spread``, colour images get it along the luma weights (:data:`_SPREAD`): G changes
-    most, B least, and luma by exactly ``delta``; otherwise every channel changes alike.
+    With ``spread`` (the caller's choice, for three colour channels), they get it along the luma
+    weights (:data:`_SPREAD`): G changes most, B least, and luma by exactly ``delta``; otherwise
+    every channel changes alike.
     """
     out = arr.copy()
     colour = out if out.ndim == 2 else out[..., : _colour_channels(out)]
     chans = [colour] if colour.ndim == 2 else [colour[..., c] for c in range(colour.shape[2])]
-    shares = [float(w) for w in _SPREAD] if spread and len(chans) == 3 else [1.0] * len(chans)
+    shares = [float(w) for w in _SPREAD] if spread else [1.0] * len(chans)
     if np.issubdtype(arr.dtype, np.integer):
         info = np.iinfo(arr.dtype)
         wide = np.int32 if arr.dtype.itemsize >= 2 else np.int16
+        alike: NDArray[Any] | None = None if spread else np.rint(delta).astype(wide)
         for ch, share in zip(chans, shares, strict=True):
-            d = np.rint(delta * np.float32(share)).astype(wide)
+            # Without the spread every channel gets the same change: rounded once.
+            d = alike if alike is not None else np.rint(delta * np.float32(share)).astype(wide)
             ch[...] = np.clip(ch.astype(wide) + d, info.min, info.max)
     else:
         top = 1.0 if float(np.nanmax(arr)) <= 1.0 else 255.0

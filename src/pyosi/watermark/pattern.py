@@ -37,10 +37,16 @@ def low_cut(fy: NDArray[np.floating], fx: NDArray[np.floating]) -> NDArray[np.fl
     return np.asarray(1.0 - (1.0 - LOW_KEEP) * np.exp(-(fy * fy + fx * fx) / LOW_CUT**2))
 
 
+def low_cut_grid(n: int, per_chip: int = 1) -> NDArray[np.float64]:
+    """:func:`low_cut` over the ``rfft2`` grid of an n×n array with ``per_chip`` samples per
+    chip."""
+    step = 1.0 / per_chip
+    return low_cut(np.fft.fftfreq(n, d=step)[:, None], np.fft.rfftfreq(n, d=step)[None, :])
+
+
 def shape_chips(chips: F32) -> F32:
     """Chip values high-passed on the (periodic) tile by :func:`low_cut`, at the same RMS."""
-    n = chips.shape[0]
-    gain = low_cut(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :])
+    gain = low_cut_grid(chips.shape[0])
     out = np.fft.irfft2(np.fft.rfft2(chips) * gain, s=chips.shape)
     rms = float(np.sqrt(np.mean(out * out)))
     scale = float(np.sqrt(np.mean(np.square(chips, dtype=np.float64)))) / rms if rms > 0 else 0.0

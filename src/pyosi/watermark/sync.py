@@ -23,7 +23,7 @@ import numpy as np
 import scipy.fft
 from numpy.typing import NDArray
 
-from pyosi.watermark.pattern import F32, FINE, GRID, low_cut
+from pyosi.watermark.pattern import F32, FINE, GRID, low_cut_grid
 
 #: Detection works on at most this many pixels on the short side (the mark is scale-relative).
 WORK_SIDE = 384
@@ -62,10 +62,14 @@ def to_work(luma: F32) -> tuple[F32, float]:
     return luma, scale
 
 
+def _local_level(r: F32, sigma: float) -> F32:
+    """The residual's local RMS over about ``sigma`` pixels (never below 0.5)."""
+    return np.asarray(np.sqrt(cv2.GaussianBlur(r * r, (0, 0), sigma)) + 0.5, np.float32)
+
+
 def _normalise(r: F32, sigma: float) -> F32:
     """Divide by the local residual level and clip: texture and edges stop dominating."""
-    local = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), sigma)) + 0.5
-    r /= local
+    r /= _local_level(r, sigma)
     np.clip(r, -3.0, 3.0, out=r)
     return r
 
@@ -93,8 +97,7 @@ def chip_residual(luma: F32, chip: float, live: F32) -> F32:
     worth less than their level alone says. Dividing by the level to the power
     RESIDUAL_LEVEL_POWER weights them down accordingly."""
     r = luma - cv2.GaussianBlur(luma, (0, 0), max(0.6, 0.5 * chip))
-    local = np.sqrt(cv2.GaussianBlur(r * r, (0, 0), max(1.5, chip))) + 0.5
-    r /= local**RESIDUAL_LEVEL_POWER
+    r /= _local_level(r, max(1.5, chip)) ** RESIDUAL_LEVEL_POWER
     limit = 3.0 * float(np.sqrt(np.mean(r * r)))
     np.clip(r, -limit, limit, out=r)
     r *= live
@@ -286,8 +289,10 @@ def _point_table(reach: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     points = np.stack([i[keep], j[keep]], axis=1).astype(np.float64)
     norms = np.hypot(points[:, 0], points[:, 1])
     order = np.argsort(norms, kind="stable")
-    points.flags.writeable = False
-    return points[order], norms[order]
+    table = (points[order], norms[order])
+    for a in table:
+        a.flags.writeable = False  # cached and shared: no caller may change it
+    return table
 
 
 #: Refinement stages: period step (log), angle step (degrees), steps either side, and how far
@@ -357,5 +362,5 @@ def _tent_spectrum() -> NDArray[np.float64]:
     # The tile's high-pass (cycles per chip): the embedded chips are shaped by it, and for marks
     # made before they were, the damping still helps (the host's steep spectrum outruns the
     # smoothed noise estimate at the lowest frequencies).
-    gain = low_cut(np.fft.fftfreq(GRID)[:, None] * FINE, np.fft.rfftfreq(GRID)[None, :] * FINE)
+    gain = low_cut_grid(GRID, per_chip=FINE)
     return np.asarray(tent * gain, np.float64)
