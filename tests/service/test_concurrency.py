@@ -110,7 +110,7 @@ def data_dir_install(data_dir: Path) -> Installation:
 @pytest.fixture
 def live(data_dir_install: Installation) -> Iterator[Live]:
     # Two HTTP processes (SQLite written from both), each with one scan process.
-    server = Server(data_dir_install, workers=2, http_workers=2)
+    server = Server(data_dir_install, scan_processes=2, http_workers=2)
     server.start(timeout=90)
     try:
         yield Live(server, data_dir_install.token, data_dir_install.data_dir)
@@ -316,7 +316,7 @@ def test_a_job_whose_worker_died_runs_again_after_its_lease(
         assert conn.exec_driver_sql("SELECT count(*) FROM items").scalar() == 0  # rolled back
 
     # The service's own worker picks it up once the lease has lapsed.
-    server = Server(data_dir_install, workers=1)
+    server = Server(data_dir_install, scan_processes=1)
     server.start(timeout=90)
     try:
         deadline = time.monotonic() + 30
@@ -335,3 +335,26 @@ def test_a_job_whose_worker_died_runs_again_after_its_lease(
     finally:
         server.stop()
     app.state.service.db.dispose()
+
+
+@pytest.mark.parametrize("http_workers", [1, 2], ids=["one-http-process", "two-http-processes"])
+def test_metrics_count_the_requests_of_every_http_process(
+    data_dir_install: Installation, http_workers: int
+) -> None:
+    # One process keeps its counters in memory; several add theirs up in a shared directory
+    # that pyosi serve sets up before prometheus_client is first imported.
+    server = Server(data_dir_install, scan_processes=1, http_workers=http_workers)
+    server.start(timeout=90)
+    try:
+        for _ in range(6):
+            assert request("GET", server.port, "/healthz")[0] == 200
+        status, raw = request("GET", server.port, "/metrics")
+    finally:
+        server.stop()
+    assert status == 200
+    counts = [
+        float(line.rsplit(" ", 1)[1])
+        for line in raw.decode().splitlines()
+        if line.startswith("pyosi_http_requests_total{") and 'route="/healthz"' in line
+    ]
+    assert sum(counts) >= 6, raw.decode()

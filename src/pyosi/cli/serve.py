@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -62,6 +63,13 @@ def serve(
     out-of-date schema rather than change it by itself (--demo migrates).
     """
     uvicorn = _uvicorn()
+    # Several HTTP processes: their request metrics add up in one scrape through
+    # prometheus_client's multiprocess mode. It is chosen when prometheus_client is first
+    # imported, so before the app is; one process keeps its counters in memory.
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = tempfile.mkdtemp(prefix="pyosi-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     from pyosi.service.app import Settings, create_app
     from pyosi.storage import open_database
 
@@ -92,16 +100,10 @@ def serve(
         if added:
             out.print(f"{added} sample items loaded")
     out.print("Ctrl-C stops the service")
-    # For the worker processes: each enforces its share of the rate limits, and their metrics
-    # add up in one scrape (prometheus_client's multiprocess mode).
+    # For the HTTP processes: each enforces its share of the rate limits, and has its own scan
+    # pool of scan_processes / workers processes (rounded up).
     os.environ["PYOSI_WORKERS"] = str(workers)
-    # Each HTTP process has its own pool: more HTTP processes split the scan processes.
-    per_worker = -(-scan_processes // workers) if scan_processes else 0
-    os.environ["PYOSI_SCAN_PROCESSES"] = str(per_worker)
-    metrics_dir = None
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics_dir = tempfile.mkdtemp(prefix="pyosi-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ["PYOSI_SCAN_PROCESSES"] = str(math.ceil(scan_processes / workers))
     try:
         uvicorn.run(  # type: ignore[attr-defined]
             "pyosi.service.app:create_app",
