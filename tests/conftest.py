@@ -16,6 +16,7 @@ from skimage import data
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from pyosi.storage import with_driver
 from pyosi.watermark import WatermarkKey
 
 
@@ -84,7 +85,7 @@ def postgres_url() -> Iterator[str]:
     admin = os.environ.get(POSTGRES_ENV)
     if not admin:
         pytest.skip(f"{POSTGRES_ENV} not set: no PostgreSQL to test against")
-    admin = admin.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = with_driver(admin)
     name = f"pyosi_test_{secrets.token_hex(4)}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     try:

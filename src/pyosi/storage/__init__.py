@@ -13,7 +13,9 @@ from pyosi.storage.database import (
     open_database,
     read_only,
     reading,
+    safe_url,
     utc,
+    with_driver,
 )
 
 __all__ = [
@@ -24,5 +26,7 @@ __all__ = [
     "open_database",
     "read_only",
     "reading",
+    "safe_url",
     "utc",
+    "with_driver",
 ]

@@ -35,12 +35,26 @@ class DatabaseNotMigratedError(PyosiError):
 def database_url() -> str:
     """``$PYOSI_DATABASE_URL``, else ``pyosi.db`` in the data directory."""
     url = os.environ.get(DATABASE_URL_ENV)
-    if url:
-        # postgresql:// means psycopg 3 here; SQLAlchemy's default driver name is psycopg2's.
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return url
-    return f"sqlite:///{data_dir() / 'pyosi.db'}"
+    return with_driver(url) if url else f"sqlite:///{data_dir() / 'pyosi.db'}"
+
+
+def with_driver(url: str) -> str:
+    """``url`` with its driver: ``postgresql://`` means psycopg 3 here (SQLAlchemy's default
+    driver for that name is psycopg2)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for messages and reports."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
 
 
 @dataclass

@@ -12,7 +12,7 @@ same machine, and how long does an upload wait at a realistic load? It runs, in 
 3. The library's own rate: every corpus file scanned with :func:`pyosi.scan.scan_paths` over the
    same number of processes, with the same keys, trust and store. Nothing else runs meanwhile.
 4. ``pyosi serve`` as a subprocess on a free port (rate limit off), waited for on ``/healthz``, then
-   warmed up with a few uploads per worker process.
+   warmed up with a few uploads per scan process.
 5. Closed loop: ``c`` client threads, each uploading back to back, for each concurrency level; the
    best throughput is the service's sustained rate.
 6. Open loop: uploads sent at a fixed arrival rate (default 80% of the library's rate) whatever the

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pyosi.bench.scan import MIX
-from pyosi.bench.service.wire import multipart, redact, with_comment
+from pyosi.bench.service.wire import multipart, with_comment
 from pyosi.errors import PyosiError
+from pyosi.storage import safe_url
 
 SCHEMA = "pyosi.bench.service/1"
 JSON_NAME = "bench-service.json"
@@ -36,7 +37,7 @@ class ServiceBenchError(PyosiError):
 class ServiceBenchConfig:
     corpus: Path = Path("bench-results/service-corpus")
     files: int = 200
-    #: Server processes and library scan processes (default: one per core).
+    #: Scan processes, in the service and the library (default: one per core).
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     #: Closed-loop client threads, one level after another.
     concurrency: tuple[int, ...] = (1, 2, 4, 8)
@@ -231,7 +232,8 @@ class ServiceBenchReport:
 
         machine = machine_info()
         machine["timing"] = (
-            f"{self.config.workers} server processes and the load generator share the machine"
+            f"one HTTP and {self.config.workers} scan processes and the load generator share the "
+            "machine"
         )
         return {
             "schema": SCHEMA,
@@ -243,7 +245,7 @@ class ServiceBenchReport:
             "config": {
                 **asdict(self.config),
                 "corpus": str(self.config.corpus),
-                "database_url": redact(self.config.database_url),
+                "database_url": safe_url(url) if (url := self.config.database_url) else None,
             },
             "database": self.database,
             "seconds": round(self.seconds, 1),

@@ -39,8 +39,8 @@ from pyosi.bench.service.server import (
     install,
     scratch_postgres,
 )
-from pyosi.bench.service.wire import redact
 from pyosi.errors import OutputError
+from pyosi.storage import safe_url
 
 # -- the library's own rate ----------------------------------------------------------------------
 
@@ -131,7 +131,7 @@ def run_service_bench(
         # The database first: an unreachable server fails before minutes of corpus building.
         if config.database_url is not None:
             url = stack.enter_context(scratch_postgres(config.database_url))
-            say(f"scratch database on {redact(config.database_url)}")
+            say(f"scratch database on {safe_url(config.database_url)}")
         try:
             data_dir = Path(tempfile.mkdtemp(prefix="pyosi-bench-service-"))
         except OSError as e:
@@ -150,7 +150,7 @@ def run_service_bench(
 
         library_runs = [_library(say, files_dir, manifest, installation, config.workers)]
 
-        server = Server(installation, workers=config.workers)
+        server = Server(installation, scan_processes=config.workers)
         say(f"starting pyosi serve --scan-processes {config.workers} on port {server.port} …")
         stack.callback(server.stop)
         server.start()
@@ -184,7 +184,7 @@ def run_service_bench(
         alarms = server.alarms()[:20]
         # Again, with the service gone: the machine's other load may have changed meanwhile.
         library_runs.append(_library(say, files_dir, manifest, installation, config.workers))
-        database = redact(url) or url
+        database = safe_url(url)
 
     return ServiceBenchReport(
         config=config,

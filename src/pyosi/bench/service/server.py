@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyosi.bench.service.model import LOG_ALARMS, START_TIMEOUT_S, Phase, ServiceBenchError
-from pyosi.bench.service.wire import HOST, redact, request
+from pyosi.bench.service.wire import HOST, request
+from pyosi.storage import safe_url, with_driver
 
 # -- the service installation ----------------------------------------------------------------
 
@@ -30,13 +31,6 @@ class Installation:
     anchors: str
 
 
-def _driver_url(url: str) -> str:
-    # As pyosi.storage.database_url(): postgresql:// means psycopg 3 here.
-    if url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
-
-
 def check_database_url(url: str) -> str:
     """The URL with its driver, if it names a PostgreSQL server; else a clear error."""
     if not url.startswith(("postgresql://", "postgresql+psycopg://")):
@@ -44,7 +38,7 @@ def check_database_url(url: str) -> str:
             "--database-url takes a PostgreSQL URL (postgresql://user@host:port/db); "
             "without it the benchmark runs on SQLite in a temporary data directory"
         )
-    return _driver_url(url)
+    return with_driver(url)
 
 
 @contextlib.contextmanager
@@ -64,7 +58,7 @@ def scratch_postgres(url: str) -> Iterator[str]:
         admin.dispose()
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise ServiceBenchError(
-            f"cannot create a scratch database on {redact(url)}: {reason}"
+            f"cannot create a scratch database on {safe_url(url)}: {reason}"
         ) from None
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
@@ -124,35 +118,29 @@ class Server:
         self,
         installation: Installation,
         *,
-        workers: int,
+        scan_processes: int,
         http_workers: int = 1,
-        port: int | None = None,
-        env: dict[str, str] | None = None,
     ) -> None:
         self.installation = installation
-        self.workers = workers  # scan processes, shared out among the HTTP processes
+        self.scan_processes = scan_processes  # shared out among the HTTP processes
         self.http_workers = http_workers
-        self.port = port or free_port()
+        self.port = free_port()
         self.log_path = installation.data_dir / "server.log"
-        self.extra_env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def environment(self) -> dict[str, str]:
+        # pyosi serve sets up its own metrics directory (with several HTTP processes).
         env = {
             k: v
             for k, v in os.environ.items()
             if not k.startswith("PYOSI_") and k != "PROMETHEUS_MULTIPROC_DIR"
         }
-        metrics_dir = self.installation.data_dir / "metrics"
-        metrics_dir.mkdir(exist_ok=True)
         env.update(
             PYOSI_DATA_DIR=str(self.installation.data_dir),
             PYOSI_KEY_RATE="0",  # rate limit off: the benchmark is one very busy key
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         )
         if not self.installation.database_url.startswith("sqlite"):
             env["PYOSI_DATABASE_URL"] = self.installation.database_url
-        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
@@ -168,7 +156,7 @@ class Server:
             "--workers",
             str(self.http_workers),
             "--scan-processes",
-            str(self.workers),
+            str(self.scan_processes),
         ]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

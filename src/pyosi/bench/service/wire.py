@@ -55,16 +55,3 @@ def with_comment(jpeg: bytes) -> bytes:
             return jpeg[:i] + segment + jpeg[i:]
         i += 2 + int.from_bytes(jpeg[i + 2 : i + 4], "big")
     return jpeg  # not a layout this understands: upload it unchanged
-
-
-def redact(url: str | None) -> str | None:
-    """A database URL without its password, for reports and messages."""
-    if url is None:
-        return None
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
