@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -17,7 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pyosi._json import finite
+from pyosi._json import finite, write_json
 from pyosi.bench.image import SCHEMA, Cell, ImageBenchResult
 from pyosi.errors import OutputError
 
@@ -280,11 +279,8 @@ def write_chart(result: ImageBenchResult, path: Path) -> Path | None:
 
 def write_outputs(result: ImageBenchResult, out_dir: Path) -> list[Path]:
     """Write ``bench-image.json`` and ``bench-image.png`` under ``out_dir``; return the paths."""
-    json_path = out_dir / JSON_NAME
-    text = json.dumps(result_to_dict(result), indent=1, allow_nan=False) + "\n"
+    json_path = write_json(out_dir / JSON_NAME, result_to_dict(result), indent=1)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(text, encoding="utf-8")
         chart = write_chart(result, out_dir / CHART_NAME)
     except OSError as e:
         raise OutputError(

@@ -47,6 +47,8 @@ MIX: tuple[tuple[str, float, str], ...] = (
     ("xmp", 0.05, "ai-generated"),
     ("plain", 0.45, "no-signal"),
 )
+#: The verdict the scan must give each kind of file.
+EXPECTED_VERDICTS = {kind: verdict for kind, _, verdict in MIX}
 TARGET_SIDE = (1152, 864)  # ≈ 1.0 MP
 A1111_INFOTEXT = (
     "a lighthouse at dusk\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, "
@@ -238,7 +240,6 @@ def run_scan_bench(
         store_url=f"sqlite:///{data / 'pyosi.db'}",
     )
     n_workers = workers or os.cpu_count() or 1
-    expected = {kind: verdict for kind, _, verdict in MIX}
     per_kind: dict[str, Counter[str]] = defaultdict(Counter)
     detector_ms: Counter[str] = Counter()
     wrong: list[dict[str, str]] = []
@@ -249,7 +250,7 @@ def run_scan_bench(
         per_kind[kind][r.verdict.value] += 1
         detector_ms.update(r.timings_ms)
         errors += bool(r.error or r.errors)
-        if r.verdict.value != expected.get(kind):
+        if r.verdict.value != EXPECTED_VERDICTS.get(kind):
             wrong.append({"file": Path(r.path).name, "kind": kind, "verdict": r.verdict.value})
     seconds = time.perf_counter() - started
     return ScanBenchReport(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from pyosi._json import write_json
 from pyosi.cli._common import stderr, stdout
 
 app = typer.Typer(
@@ -133,8 +134,7 @@ def null(
     out_console = stdout()
     text = json.dumps(result, indent=2)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "bench-null.json").write_text(text + "\n", encoding="utf-8")
+        write_json(out / "bench-null.json", result)
     if json_out:
         stdout().print_json(text)
         return
@@ -184,8 +184,7 @@ def scan(
     result = report.to_dict()
     text = json.dumps(result, indent=2)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "bench-scan.json").write_text(text + "\n", encoding="utf-8")
+        write_json(out / "bench-scan.json", result)
     if json_out:
         stdout().print_json(text)
         return
@@ -269,17 +268,9 @@ def service(
     import os
 
     from pyosi._json import finite
-    from pyosi.bench.service import (
-        ServiceBenchConfig,
-        check_database_url,
-        print_report,
-        run_service_bench,
-        write_json,
-    )
+    from pyosi.bench.service import JSON_NAME, ServiceBenchConfig, print_report, run_service_bench
 
     levels = _levels(concurrency)
-    if database_url is not None:
-        check_database_url(database_url)
     config = ServiceBenchConfig(
         corpus=corpus,
         files=files,
@@ -293,10 +284,11 @@ def service(
     )
     err = stderr()
     report = run_service_bench(config, progress=lambda msg: err.print(f"[dim]{escape(msg)}[/]"))
+    doc = report.to_dict()
     if out is not None:
-        err.print(f"wrote {escape(str(write_json(report, out)))}")
+        err.print(f"wrote {escape(str(write_json(out / JSON_NAME, doc)))}")
     if json_out:
-        stdout().print_json(json.dumps(finite(report.to_dict())))
+        stdout().print_json(json.dumps(finite(doc)))
     else:
         print_report(report, stdout())
     if check and not report.passed:

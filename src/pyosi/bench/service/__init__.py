@@ -27,7 +27,7 @@ tree. Every answer must be 201 with the verdict the corpus file was built to car
 from __future__ import annotations
 
 from pyosi.bench.service.model import JSON_NAME, SCHEMA, ServiceBenchConfig
-from pyosi.bench.service.output import print_report, write_json
+from pyosi.bench.service.output import print_report
 from pyosi.bench.service.run import run_service_bench
 from pyosi.bench.service.server import Installation, Server, check_database_url
 from pyosi.bench.service.wire import multipart, request, with_comment
@@ -44,5 +44,4 @@ __all__ = [
     "request",
     "run_service_bench",
     "with_comment",
-    "write_json",
 ]

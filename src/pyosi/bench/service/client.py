@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pyosi.bench.service.model import EXPECTED_VERDICTS, Phase, Sample, Upload
+from pyosi.bench.scan import EXPECTED_VERDICTS
+from pyosi.bench.service.model import Phase, Sample, Upload
 from pyosi.bench.service.wire import request
 
 # -- the client --------------------------------------------------------------------------------

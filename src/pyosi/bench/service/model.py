@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyosi.bench.scan import MIX
 from pyosi.bench.service.wire import multipart, with_comment
 from pyosi.errors import PyosiError
 from pyosi.storage import safe_url
@@ -22,7 +21,6 @@ RATE_TARGET = 0.8
 #: … and at that load (arrivals at RATE_TARGET × the library's rate) p95 stays under this.
 P95_TARGET_S = 1.0
 START_TIMEOUT_S = 120.0
-EXPECTED_VERDICTS = {kind: verdict for kind, _, verdict in MIX}
 # Server log lines worth reporting: anything logged at error level, and SQLite's lock failures.
 LOG_ALARMS = ("Traceback", "ERROR", "database is locked", "Exception")
 

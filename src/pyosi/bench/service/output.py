@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
-from pyosi.bench.service.model import JSON_NAME, ServiceBenchReport
-from pyosi.errors import OutputError
+from pyosi.bench.service.model import ServiceBenchReport
 
 # -- output --------------------------------------------------------------------------------------
-
-
-def write_json(report: ServiceBenchReport, out_dir: Path) -> Path:
-    from pyosi._json import finite
-
-    path = out_dir / JSON_NAME
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(finite(report.to_dict()), indent=2, allow_nan=False)
-        path.write_text(text + "\n", encoding="utf-8")
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
 
 
 def print_report(report: ServiceBenchReport, console: Any) -> None:

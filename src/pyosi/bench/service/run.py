@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pyosi.bench.scan import build_corpus
+from pyosi.bench.scan import EXPECTED_VERDICTS, build_corpus
 from pyosi.bench.service.client import (
     Cycle,
     closed_loop,
@@ -21,7 +21,6 @@ from pyosi.bench.service.client import (
     upload,
 )
 from pyosi.bench.service.model import (
-    EXPECTED_VERDICTS,
     RATE_TARGET,
     LibraryRun,
     Phase,
