@@ -50,13 +50,17 @@ class Member:
     error: str | None = None
 
 
+def is_archive(data: bytes) -> bool:
+    return data.startswith(ZIP_MAGIC)
+
+
 def expand(uploads: Iterable[tuple[str, bytes]], limits: Limits) -> list[Member]:
     """Loose files and the files inside ZIP archives, in order; too many files or too many
     bytes in all refuse the whole batch, a bad file only itself."""
     members: list[Member] = []
     total = 0
     for name, data in uploads:
-        found = _archive(name, data, limits) if data.startswith(ZIP_MAGIC) else [_loose(name, data)]
+        found = _archive(name, data, limits) if is_archive(data) else [_loose(name, data)]
         for member in found:
             members.append(member)
             total += len(member.data or b"")

@@ -31,20 +31,35 @@ from pyosi.service.items import (
 router = APIRouter(tags=["items"])
 
 
-async def read_upload(svc: Service, file: UploadFile) -> bytes:
-    """The upload's bytes, after the size limit and a content sniff (names and MIME types lie)."""
+async def _read_limited(svc: Service, file: UploadFile) -> bytes:
     limit = svc.settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise InvalidRequestError(f"uploads are limited to {limit} bytes")
+    return data
+
+
+def require_content(data: bytes) -> bytes:
     if not data:
         raise InvalidRequestError("the uploaded file is empty")
     return data
 
 
-def _filename(file: UploadFile) -> str:
-    name = (file.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    return "".join(ch for ch in name if ch.isprintable())[:255] or "upload"
+async def read_upload(svc: Service, file: UploadFile) -> bytes:
+    """The upload's bytes, within the size limit and not empty (what it is, the scan tells
+    from its content: names and MIME types lie)."""
+    return require_content(await _read_limited(svc, file))
+
+
+async def read_uploads(svc: Service, files: list[UploadFile]) -> list[tuple[str, bytes]]:
+    """Each file's name and bytes, each within the size limit (a batch reports empty ones)."""
+    return [(upload_filename(f), await _read_limited(svc, f)) for f in files]
+
+
+def upload_filename(file: UploadFile, default: str = "upload") -> str:
+    """The file's own name, without any folder and unprintable characters, at most 255."""
+    name = (file.filename or default).replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in name if ch.isprintable())[:255] or default
 
 
 def queue_upload(svc: Service, principal: Principal, data: bytes, context: UploadContext) -> str:
@@ -119,7 +134,7 @@ async def create_scan(
     svc = service(request)
     principal = svc.require(request, Permission.SCAN)
     data = await read_upload(svc, file)
-    context = dataclasses.replace(form, filename=_filename(file))
+    context = dataclasses.replace(form, filename=upload_filename(file))
     background = len(data) > svc.settings.async_bytes or "respond-async" in request.headers.get(
         "prefer", ""
     )
@@ -152,20 +167,17 @@ async def create_batch(
     """
     svc = service(request)
     principal = svc.require(request, Permission.SCAN)
-    job_id = await submit_batch(svc, principal, files, form)
+    job_id = await submit_batch(svc, principal, await read_uploads(svc, files), form)
     doc = jobs.get_job(svc.db.engine, job_id).to_json()
     return JSONResponse(doc, status_code=202, headers={"Location": doc["url"]})
 
 
 async def submit_batch(
-    svc: Service, principal: Principal, files: list[UploadFile], context: UploadContext
+    svc: Service, principal: Principal, uploads: list[tuple[str, bytes]], context: UploadContext
 ) -> str:
-    """Unpack, store and queue a batch (:mod:`pyosi.service.batches`); its job id. Shared by
-    the UI."""
+    """Unpack, store and queue a batch (:mod:`pyosi.service.batches`) of ``(name, bytes)``
+    uploads (:func:`read_uploads`); its job id. Shared by the UI."""
     limit = svc.settings.max_upload_bytes
-    uploads = [(_filename(f), await f.read(limit + 1)) for f in files]
-    if any(len(data) > limit for _, data in uploads):
-        raise InvalidRequestError(f"each file of a batch is limited to {limit} bytes")
     limits = batches.Limits(
         max_files=svc.settings.batch_files, max_file_bytes=limit, max_total_bytes=4 * limit
     )
@@ -173,11 +185,6 @@ async def submit_batch(
     return await run_in_threadpool(
         batches.queue_batch, svc, members, context, created_by=principal.name
     )
-
-
-def is_batch(files: list[UploadFile], first: bytes) -> bool:
-    """Several files, or one ZIP archive (``first``: the first file's opening bytes)."""
-    return len(files) > 1 or first.startswith(batches.ZIP_MAGIC)
 
 
 @router.get("/v1/jobs/{job_id}", tags=["jobs"])

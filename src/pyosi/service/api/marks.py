@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from pyosi.service.api._deps import service
-from pyosi.service.api.items import read_upload
+from pyosi.service.api.items import read_upload, upload_filename
 from pyosi.service.auth import Permission
 from pyosi.service.errors import InvalidRequestError, NotFoundError
 from pyosi.service.marking import MarkOptions, mark_upload, marked_file
@@ -47,7 +47,7 @@ async def create_mark(
         include_prompt=include_prompt,
         format=format,
         quality=quality,
-        title=file.filename or "image",
+        title=upload_filename(file, default="image"),
     )
     result = await run_in_threadpool(mark_upload, svc, data, options, actor=principal.name)
     return JSONResponse(result, status_code=201, headers={"Location": result["file_url"]})

@@ -20,10 +20,11 @@ from pyosi.errors import PyosiError
 from pyosi.policy.rules import ELECTION_KINDS, kst_today
 from pyosi.service import audit, jobs, webhooks
 from pyosi.service.api._deps import service
-from pyosi.service.api.items import is_batch, read_upload, submit_batch, submit_upload
+from pyosi.service.api.items import read_uploads, require_content, submit_batch, submit_upload
 from pyosi.service.api.ops import set_session_cookie
 from pyosi.service.app import SESSION_COOKIE
 from pyosi.service.auth import AuthError, Permission, Principal, end_session, start_session
+from pyosi.service.batches import is_archive
 from pyosi.service.errors import InvalidRequestError
 from pyosi.service.items import (
     DecisionAction,
@@ -348,13 +349,13 @@ async def scan_submit(
         language=_lang(request),
     )
     try:
-        head = await file[0].read(8)
-        await file[0].seek(0)
-        if is_batch(file, head):  # several files or an archive: one job, an item per file
-            job_id = await submit_batch(svc, principal, file, context)
+        uploads = await read_uploads(svc, file)
+        if len(uploads) > 1 or is_archive(uploads[0][1]):  # one job, an item per media file
+            job_id = await submit_batch(svc, principal, uploads, context)
             return page(request, "scan.html", error=None, job=jobs.get_job(svc.db.engine, job_id))
-        data = await read_upload(svc, file[0])
-        context = dataclasses.replace(context, filename=(file[0].filename or "upload")[:255])
+        name, data = uploads[0]
+        data = require_content(data)
+        context = dataclasses.replace(context, filename=name)
         background = len(data) > svc.settings.async_bytes
         kind, value = await submit_upload(svc, principal, data, context, background=background)
     except PyosiError as e:
