@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
+from pyosi.bench.service.server import free_port
 from pyosi.service import demo
 from pyosi.service.app import Settings, create_app
 from pyosi.service.auth import Role, add_user, set_password
@@ -79,13 +79,6 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _seed(data_dir: Path) -> None:
     """Migrate, make the demo's identity, key and sample items, and one login per role."""
     with pytest.MonkeyPatch.context() as mp:
@@ -123,7 +116,7 @@ def chromium() -> str:
 def server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data_dir = tmp_path_factory.mktemp("browser-service")
     _seed(data_dir)
-    port = _free_port()
+    port = free_port()
     log = data_dir / "server.log"
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("PYOSI_", "PROMETHEUS_"))
