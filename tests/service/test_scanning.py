@@ -95,9 +95,9 @@ def test_a_batch_scans_its_files_in_parallel_in_the_pool(make_env: Callable[...,
 
 _KILLED_SERVICE = """
 import os, signal, sys
-from pyosi.service.scanning import ScanPool, _ready, config_from_environment
+from pyosi.service.scanning import PoolConfig, ScanPool, _ready
 
-pool = ScanPool(1, config_from_environment(sys.argv[1], None))
+pool = ScanPool(1, PoolConfig(sys.argv[1], None))
 print(pool._current().submit(_ready).result(timeout=120), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)  # the service process dies without a word
 """

@@ -46,10 +46,10 @@ from pyosi.service.errors import (
     RateLimitedError,
 )
 from pyosi.service.scanning import (
+    PoolConfig,
     ScanPool,
     ScanSource,
     ScanUnavailableError,
-    config_from_environment,
 )
 from pyosi.service.secrets import SecretKeyError
 from pyosi.storage import Database, open_database
@@ -404,7 +404,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.scan_processes > 0:
-            pool_config = config_from_environment(db.url, service.source.anchors)
+            pool_config = PoolConfig(db.url, service.source.anchors)
             service.scans = ScanPool(settings.scan_processes, pool_config).start()
         if settings.run_worker:
             from pyosi.service.worker import Worker

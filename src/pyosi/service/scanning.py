@@ -41,9 +41,6 @@ class PoolConfig:
 
     database_url: str
     anchors: str | None
-    #: The parent's PYOSI_* variables (data directory, service secret): a fork server started
-    #: earlier, under other values, would otherwise hand them to its children.
-    environment: tuple[tuple[str, str], ...]
 
 
 class ScanPool:
@@ -137,11 +134,6 @@ class ScanSource:
         return ScanContext(keys=self._keys.keys(self.reads), anchors=self.anchors, store=self.store)
 
 
-def config_from_environment(database_url: str, anchors: str | None) -> PoolConfig:
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PYOSI_")))
-    return PoolConfig(database_url=database_url, anchors=anchors, environment=env)
-
-
 # -- in each scan process ------------------------------------------------------------------------
 
 
@@ -156,10 +148,7 @@ _state: _State | None = None
 
 def _init(config: PoolConfig) -> None:
     global _state  # noqa: PLW0603 - per-process state of a pool worker
-    _exit_with_parent()
-    for k in [k for k in os.environ if k.startswith("PYOSI_")]:
-        del os.environ[k]
-    os.environ.update(dict(config.environment))
+    _exit_with_parent()  # spawned: the environment (data directory, secret) is the parent's
     one_thread_per_process()
     from pyosi.signals.registry import signal_types
 
