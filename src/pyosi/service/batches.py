@@ -10,10 +10,9 @@ after its worker died makes no second item.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import secrets
-import threading
-import time
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ class Member:
 
     filename: str
     data: bytes | None = None
+    mime: str | None = None  # sniffed from the content
     error: str | None = None
 
 
@@ -80,9 +80,10 @@ def expand(uploads: Iterable[tuple[str, bytes]], limits: Limits) -> list[Member]
 def _loose(name: str, data: bytes) -> Member:
     if not data:
         return Member(name, error="the file is empty")
-    if sniff_mime(data[:HEAD_BYTES]) is None:
+    mime = sniff_mime(data[:HEAD_BYTES])
+    if mime is None:
         return Member(name, error="not a media file pyosi reads (checked from its content)")
-    return Member(name, data)
+    return Member(name, data, mime)
 
 
 def _archive(name: str, data: bytes, limits: Limits) -> Iterator[Member]:
@@ -122,7 +123,7 @@ def queue_batch(
     with service.db.engine.begin() as conn:
         for member, sha in stored:
             assert member.data is not None
-            service.blobs.record(conn, sha, len(member.data), sniff_mime(member.data[:HEAD_BYTES]))
+            service.blobs.record(conn, sha, len(member.data), member.mime)
             files.append(
                 {"filename": member.filename, "sha256": sha, "item_id": secrets.token_hex(8)}
             )
@@ -136,22 +137,13 @@ def run_batch(service: Service, job: jobs.Job) -> dict[str, Any]:
     With a scan pool, as many files are in flight as it has processes, so a batch uses every
     core; without one, one at a time (threads would only contend for the GIL).
     """
-    base = UploadContext.from_json(job.payload["context"]).to_json()
-    renewed = [time.monotonic()]
-    lock = threading.Lock()
-
-    def keep_lease() -> None:
-        # A batch may outlast the lease: renew it now and then (not after every file: on
-        # SQLite each renewal is a write), so no other worker takes the batch up meanwhile.
-        with lock:
-            if time.monotonic() - renewed[0] < RENEW_SECONDS:
-                return
-            renewed[0] = time.monotonic()
-        jobs.renew(service.db.engine, job)
+    base = UploadContext.from_json(job.payload["context"])
+    # A batch may outlast its lease: renewed as it goes, no other worker takes it up meanwhile.
+    lease = jobs.LeaseKeeper(service.db.engine, job, every=RENEW_SECONDS)
 
     def one(entry: Mapping[str, str]) -> dict[str, Any]:
-        keep_lease()
-        context = UploadContext.from_json({**base, "filename": entry["filename"]})
+        lease.tick()
+        context = dataclasses.replace(base, filename=entry["filename"])
         try:
             item = create_item(
                 service.db.engine,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +126,23 @@ def renew(engine: Engine, job: Job, *, now: dt.datetime | None = None) -> bool:
             .values(lease_until=now + dt.timedelta(seconds=LEASE_SECONDS), updated_at=now)
         )
     return done.rowcount == 1
+
+
+class LeaseKeeper:
+    """For a job that may outlast its lease: :meth:`tick` as it makes progress renews the lease
+    at most every ``every`` seconds (on SQLite each renewal is a write), from any thread."""
+
+    def __init__(self, engine: Engine, job: Job, every: float) -> None:
+        self._engine, self._job, self._every = engine, job, every
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._last < self._every:
+                return
+            self._last = time.monotonic()
+        renew(self._engine, self._job)
 
 
 def finish(conn: Connection, job_id: str, result: Mapping[str, Any]) -> None:
