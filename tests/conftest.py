@@ -16,6 +16,11 @@ from skimage import data
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from pyosi.keyring import default_key
+from pyosi.mark import mark_image_file
+from pyosi.provenance.credentials import Generation
+from pyosi.provenance.identity import Identity, init_development
+from pyosi.provenance.store import ManifestStore
 from pyosi.storage import with_driver
 from pyosi.watermark import WatermarkKey
 
@@ -111,3 +116,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
     return url
+
+
+def mark_like_the_cli(photo: Path, out: Path, *, model: str, store: ManifestStore) -> bytes:
+    """Mark ``photo`` into ``out`` the way `pyosi mark image` does (the development identity,
+    the data directory's own key), the manifest into ``store``; returns the content id."""
+    init_development()
+    key, _ = default_key()
+    generation = Generation(model=model)
+    r = mark_image_file(
+        photo, out, key=key, generation=generation, identity=Identity.load(), store=store
+    )
+    return r.content_id

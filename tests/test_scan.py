@@ -11,15 +11,12 @@ from typing import ClassVar
 import pytest
 from PIL import Image
 
-from pyosi.keyring import default_key
-from pyosi.mark import mark_image_file
 from pyosi.policy.labels import FileVerdict
-from pyosi.provenance.credentials import Generation
-from pyosi.provenance.identity import Identity, init_development
 from pyosi.provenance.store import ManifestStore
 from pyosi.scan import SCHEMA, ScanOptions, scan_bytes, scan_file, scan_paths
 from pyosi.signals import registry
 from pyosi.signals.base import Basis, MediaType, ScanContext, Signal, SignalType, Subject, Verdict
+from tests.conftest import mark_like_the_cli
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "c2pa-rs"
 
@@ -27,18 +24,8 @@ FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "c2pa-r
 @pytest.fixture
 def marked(data_dir: Path, photo_png: Path, tmp_path: Path) -> tuple[Path, bytes]:
     """A file marked the way `pyosi mark image` does, with the data directory's own key."""
-    init_development()
-    key, _ = default_key()
     out = tmp_path / "marked.jpg"
-    r = mark_image_file(
-        photo_png,
-        out,
-        key=key,
-        generation=Generation(model="TestDiffusion"),
-        identity=Identity.load(),
-        store=ManifestStore(),
-    )
-    return out, r.content_id
+    return out, mark_like_the_cli(photo_png, out, model="TestDiffusion", store=ManifestStore())
 
 
 def _jpeg(im: Image.Image, quality: int) -> bytes:

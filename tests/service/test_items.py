@@ -11,38 +11,27 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from pyosi.keyring import default_key
-from pyosi.mark import mark_image_file
-from pyosi.provenance.credentials import Generation
-from pyosi.provenance.identity import Identity, init_development
+from pyosi.policy.rules import kst_today
 from pyosi.service import audit, jobs
 from pyosi.service.auth import Role
 from pyosi.service.policies import save_election
 from pyosi.service.worker import work_once
 from pyosi.storage.schema import blobs, deliveries
+from tests.conftest import mark_like_the_cli
 from tests.service.conftest import Env, jpeg
 
 
 def _marked(photo_png: Path, tmp_path: Path, env: Env) -> tuple[bytes, bytes, str]:
     """A pyosi-marked JPEG and a metadata-stripped copy; the manifest goes into the store."""
-    init_development()
-    key, _ = default_key()
     out = tmp_path / "gen.jpg"
-    r = mark_image_file(
-        photo_png,
-        out,
-        key=key,
-        generation=Generation(model="m"),
-        identity=Identity.load(),
-        store=env.service.store,
-    )
+    content_id = mark_like_the_cli(photo_png, out, model="m", store=env.service.store)
     stripped = io.BytesIO()
     Image.open(out).convert("RGB").save(stripped, "JPEG", quality=85)
-    return out.read_bytes(), stripped.getvalue(), r.content_id.hex()
+    return out.read_bytes(), stripped.getvalue(), content_id.hex()
 
 
 def _election_in(env: Env, days: int) -> None:
-    day = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date() + dt.timedelta(days=days)
+    day = kst_today() + dt.timedelta(days=days)
     save_election(
         env.service.db.engine,
         {

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 from typing import Any
 
+from pyosi.policy.rules import kst_today
 from pyosi.service import audit
 from pyosi.service.auth import Role
 from pyosi.service.policies import save_election
@@ -14,7 +15,7 @@ from tests.service.conftest import Env, jpeg
 
 
 def _setup(env: Env) -> tuple[dict[str, Any], dict[str, Any]]:
-    day = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date() + dt.timedelta(days=20)
+    day = kst_today() + dt.timedelta(days=20)
     save_election(
         env.service.db.engine,
         {
